@@ -1,0 +1,9 @@
+using System.CommandLine;
+using ResNetSharp.Cli;
+using ResNetSharp.Cli.Commands;
+
+var root = new RootCommand("resnet: build, inspect and run ResNets with ResNetSharp.");
+root.Subcommands.Add(ListCommand.Create());
+root.Subcommands.Add(SummaryCommand.Create());
+root.Subcommands.Add(ForwardCommand.Create());
+return Cli.Run(root, args);

@@ -1,0 +1,121 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ResNetSharp;
+
+/// <summary>
+/// The paper's bottleneck block (Fig. 5 right): 1×1 reduce – 3×3 – 1×1 restore (each followed by BN, ReLU after
+/// the first two), plus the shortcut, then ReLU. Expansion 4. With <c>groups</c> and <c>widthPerGroup</c> it is
+/// also ResNeXt's and Wide ResNet's block. Submodule names are torchvision's:
+/// <c>conv1, bn1, conv2, bn2, conv3, bn3, downsample</c>.
+/// </summary>
+public sealed class Bottleneck : ResidualBlock
+{
+    /// <summary>Output channels over <c>planes</c>: 4.</summary>
+    public const int Expansion = 4;
+
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Conv2d conv3;
+    private readonly BatchNorm2d bn3;
+    private readonly Sequential? downsample;
+
+    /// <summary>Creates a bottleneck block.</summary>
+    /// <param name="inPlanes">Input channels.</param>
+    /// <param name="planes">Base width; the output has planes × 4 channels.</param>
+    /// <param name="stride">Stride of the block: 1 or 2. Default 1.</param>
+    /// <param name="groups">Groups of the 3×3 conv (ResNeXt cardinality). Default 1.</param>
+    /// <param name="widthPerGroup">Width per group; inner width = floor(planes × widthPerGroup / 64) × groups. Default 64.</param>
+    /// <param name="stridePlacement">v1.5 (default): stride on the 3×3; v1: stride on the first 1×1 (the paper).</param>
+    /// <param name="shortcutOption">B (default) or C; option A is not defined for bottlenecks; None makes a plain block.</param>
+    /// <param name="dilation">Dilation of the 3×3 conv. Default 1.</param>
+    /// <param name="device">Device for the parameters; default the CPU.</param>
+    /// <param name="dtype">Parameter dtype; default float32.</param>
+    public Bottleneck(long inPlanes, long planes, long stride = 1, long groups = 1, long widthPerGroup = 64,
+        StridePlacement stridePlacement = StridePlacement.V1_5, ShortcutOption shortcutOption = ShortcutOption.B,
+        long dilation = 1, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(Bottleneck), inPlanes, planes * Expansion, stride, shortcutOption)
+    {
+        if (groups < 1 || widthPerGroup < 1 || dilation < 1)
+        {
+            throw new ArgumentException($"Bottleneck: groups, widthPerGroup and dilation must be ≥ 1, got {groups}, {widthPerGroup}, {dilation}.");
+        }
+
+        if (shortcutOption == ShortcutOption.A)
+        {
+            throw new ArgumentException("Bottleneck: shortcut option A (zero-padded identity) is defined for basic blocks only; use B or C.", nameof(shortcutOption));
+        }
+
+        long width = planes * widthPerGroup / 64 * groups;
+        if (width < groups)
+        {
+            throw new ArgumentException($"Bottleneck: inner width {width} is smaller than groups {groups}; raise planes or widthPerGroup.");
+        }
+
+        StridePlacement = stridePlacement;
+        Width = width;
+        long s1 = stridePlacement == StridePlacement.V1 ? stride : 1;
+        long s3 = stridePlacement == StridePlacement.V1 ? 1 : stride;
+        conv1 = Layers.Conv1x1(inPlanes, width, s1, device, dtype);
+        bn1 = Layers.Norm(width, device, dtype);
+        conv2 = Layers.Conv3x3(width, width, s3, groups, dilation, device, dtype);
+        bn2 = Layers.Norm(width, device, dtype);
+        conv3 = Layers.Conv1x1(width, OutChannels, 1, device, dtype);
+        bn3 = Layers.Norm(OutChannels, device, dtype);
+        if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
+        {
+            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype);
+        }
+
+        RegisterComponents();
+        Layers.InitializeWeights(this);
+    }
+
+    /// <summary>Where this block puts its stride.</summary>
+    public StridePlacement StridePlacement { get; }
+
+    /// <summary>Inner (bottleneck) width of the 1×1 reduce and 3×3 convs.</summary>
+    public long Width { get; }
+
+    /// <inheritdoc />
+    public override bool HasProjection => downsample is not null;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Conv2d> ResidualConvs => new[] { conv1, conv2, conv3 };
+
+    /// <inheritdoc />
+    public override BatchNorm2d LastNorm => bn3;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        CheckInput(input);
+        using var scope = torch.NewDisposeScope();
+        var y = bn1.call(conv1.call(input)).relu_();
+        y = bn2.call(conv2.call(y)).relu_();
+        y = bn3.call(conv3.call(y));
+        return Merge(y, input, downsample, null, Shortcut).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            conv1.Dispose();
+            bn1.Dispose();
+            conv2.Dispose();
+            bn2.Dispose();
+            conv3.Dispose();
+            bn3.Dispose();
+            downsample?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,268 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ResNetSharp;
+
+/// <summary>One residual stage of a built network: torchvision's <c>layerN</c>, the paper's <c>convN+1_x</c>.</summary>
+public sealed class ResNetStage
+{
+    internal ResNetStage(int index, Sequential module, IReadOnlyList<ResidualBlock> blocks)
+    {
+        Index = index;
+        Module = module;
+        Blocks = blocks;
+    }
+
+    /// <summary>Zero-based stage index.</summary>
+    public int Index { get; }
+
+    /// <summary>torchvision's (and the state dict's) name: <c>layer1</c> … <c>layer4</c>.</summary>
+    public string Name => $"layer{Index + 1}";
+
+    /// <summary>The paper's name: <c>conv2_x</c> … <c>conv5_x</c>.</summary>
+    public string PaperName => $"conv{Index + 2}_x";
+
+    /// <summary>The stage as a module (a <see cref="Sequential"/> of its blocks).</summary>
+    public Sequential Module { get; }
+
+    /// <summary>The blocks, in order.</summary>
+    public IReadOnlyList<ResidualBlock> Blocks { get; }
+
+    /// <summary>Channels the stage produces.</summary>
+    public long OutChannels => Blocks[^1].OutChannels;
+}
+
+/// <summary>
+/// A residual network built from a <see cref="StageTable"/>: stem (<c>conv1, bn1</c>, ReLU, max pool), residual stages
+/// (<c>layer1</c> … <c>layerN</c>), global average pool and the classifier <c>fc</c>. Module names, and therefore
+/// state-dict keys, are torchvision's, so checkpoints move between the two.
+/// </summary>
+/// <remarks>
+/// Forward is split as in timm: <see cref="ForwardFeatures"/> (the last feature map), <see cref="ForwardHead"/>
+/// (pool + fc, or the pooled pre-logits) and <see cref="forward"/> (both). Intermediates are released inside forward
+/// as soon as the next block has consumed them, so memory tracks one block's activations.
+/// </remarks>
+public sealed class ResNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly MaxPool2d? maxpool;
+    private readonly Linear fc;
+    private readonly List<ResNetStage> stages = new();
+
+    /// <summary>Builds a network from a stage table.</summary>
+    /// <param name="table">The architecture; validated first.</param>
+    /// <param name="options">Head size, input channels, init and device; default <see cref="ResNetOptions"/>.</param>
+    /// <param name="name">A name for the model, e.g. its registry key. Default "resnet".</param>
+    /// <exception cref="ArgumentException">The table or options are invalid; the message says what is expected.</exception>
+    public ResNet(StageTable table, ResNetOptions? options = null, string name = "resnet")
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        NativeBackend.EnsureLoaded();
+        table.Validate();
+        options ??= new ResNetOptions();
+        options.Validate();
+        Table = table;
+        Options = options;
+        ModelName = name;
+
+        Device? device = options.Device;
+        ScalarType? dtype = options.DType;
+        conv1 = table.Stem == StemKind.ImageNet
+            ? nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
+            : nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
+        bn1 = Layers.Norm(table.StemWidth, device, dtype);
+        register_module("conv1", conv1);
+        register_module("bn1", bn1);
+        if (table.Stem == StemKind.ImageNet)
+        {
+            maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
+            register_module("maxpool", maxpool);
+        }
+
+        long inPlanes = table.StemWidth;
+        for (int s = 0; s < table.StageCount; s++)
+        {
+            var blocks = new List<ResidualBlock>();
+            for (int b = 0; b < table.Layers[s]; b++)
+            {
+                // Only the first block of a stage changes stride (and, usually, width).
+                long stride = b == 0 ? table.Strides[s] : 1;
+                var block = CreateBlock(table, inPlanes, table.Widths[s], stride, device, dtype);
+                blocks.Add(block);
+                inPlanes = block.OutChannels;
+            }
+
+            var stage = nn.Sequential(blocks.Cast<nn.Module<Tensor, Tensor>>());
+            register_module($"layer{s + 1}", stage);
+            stages.Add(new ResNetStage(s, stage, blocks));
+        }
+
+        NumClasses = options.ResolveNumClasses(table);
+        fc = nn.Linear(inPlanes, NumClasses, device: device, dtype: dtype);
+        register_module("fc", fc);
+
+        using (torch.no_grad())
+        {
+            nn.init.kaiming_normal_(conv1.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+            nn.init.ones_(bn1.weight);
+            nn.init.zeros_(bn1.bias);
+        }
+
+        if (options.ZeroInitResidual)
+        {
+            foreach (var block in stages.SelectMany(s => s.Blocks))
+            {
+                block.ZeroInitResidual();
+            }
+        }
+    }
+
+    /// <summary>The stage table the network was built from.</summary>
+    public StageTable Table { get; }
+
+    /// <summary>The options the network was built with.</summary>
+    public ResNetOptions Options { get; }
+
+    /// <summary>Outputs of the classifier.</summary>
+    public int NumClasses { get; }
+
+    /// <summary>The model's name (its registry key for named models).</summary>
+    public string ModelName { get; }
+
+    /// <summary>The residual stages, in order.</summary>
+    public IReadOnlyList<ResNetStage> Stages => stages;
+
+    /// <summary>The stem convolution (<c>conv1</c>).</summary>
+    public Conv2d Stem => conv1;
+
+    /// <summary>The classifier (<c>fc</c>).</summary>
+    public Linear Classifier => fc;
+
+    /// <summary>Channels of the last feature map (the classifier's input; 512 for ResNet-18/34, 2048 for bottleneck nets).</summary>
+    public long FeatureChannels => stages[^1].OutChannels;
+
+    /// <summary>Smallest input height/width accepted: the network's output stride (32 for ImageNet tables).</summary>
+    public int MinInputSize => Table.OutputStride;
+
+    /// <summary>Runs the stem and every stage; returns the last feature map (N × FeatureChannels × H/32 × W/32).</summary>
+    /// <exception cref="ArgumentException">The input is not N × InChannels × H × W with H, W ≥ <see cref="MinInputSize"/>.</exception>
+    public Tensor ForwardFeatures(Tensor input)
+    {
+        CheckInput(input);
+        using var scope = torch.NewDisposeScope();
+        Tensor y = ForwardStem(input);
+        foreach (var stage in stages)
+        {
+            foreach (var block in stage.Blocks)
+            {
+                var next = block.call(y);
+                y.Dispose(); // dead as soon as the next block has consumed it
+                y = next;
+            }
+        }
+
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Global average pool, flatten, and (unless <paramref name="preLogits"/>) the classifier.</summary>
+    /// <param name="features">The last feature map (N × FeatureChannels × h × w).</param>
+    /// <param name="preLogits">True to return the pooled N × FeatureChannels vector instead of logits. Default false.</param>
+    /// <exception cref="ArgumentException">The features do not have FeatureChannels channels.</exception>
+    public Tensor ForwardHead(Tensor features, bool preLogits = false)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        if (features.dim() != 4 || features.shape[1] != FeatureChannels)
+        {
+            throw new ArgumentException(
+                $"ForwardHead expects features of shape N×{FeatureChannels}×h×w, got [{string.Join(", ", features.shape)}].", nameof(features));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var pooled = features.mean(new long[] { 2, 3 });
+        var result = preLogits ? pooled : fc.call(pooled);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The whole network: logits of shape N × NumClasses.</summary>
+    /// <exception cref="ArgumentException">The input is not N × InChannels × H × W with H, W ≥ <see cref="MinInputSize"/>.</exception>
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var features = ForwardFeatures(input);
+        var logits = ForwardHead(features);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    internal Tensor ForwardStem(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var y = bn1.call(conv1.call(input)).relu_();
+        if (maxpool is not null)
+        {
+            y = maxpool.call(y);
+        }
+
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Throws a clear <see cref="ArgumentException"/> unless the input fits the network.</summary>
+    internal void CheckInput(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.dim() != 4)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: expected a 4-D input N×{Options.InChannels}×H×W, got shape [{string.Join(", ", input.shape)}].", nameof(input));
+        }
+
+        if (input.shape[1] != Options.InChannels)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: expected {Options.InChannels} input channels, got {input.shape[1]} (shape [{string.Join(", ", input.shape)}]).", nameof(input));
+        }
+
+        if (input.shape[2] < MinInputSize || input.shape[3] < MinInputSize)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: input {input.shape[2]}×{input.shape[3]} is too small; expected at least {MinInputSize}×{MinInputSize} " +
+                $"(the network's output stride).", nameof(input));
+        }
+
+        if (!input.is_floating_point())
+        {
+            throw new ArgumentException($"{ModelName}: expected a floating-point input, got {input.dtype}.", nameof(input));
+        }
+    }
+
+    private static ResidualBlock CreateBlock(StageTable table, long inPlanes, long planes, long stride, Device? device, ScalarType? dtype) =>
+        table.Block switch
+        {
+            BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, device: device, dtype: dtype),
+            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.Stride, table.Shortcut, device: device, dtype: dtype),
+        };
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            conv1.Dispose();
+            bn1.Dispose();
+            maxpool?.Dispose();
+            foreach (var stage in stages)
+            {
+                stage.Module.Dispose();
+            }
+
+            fc.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,160 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace ResNetSharp;
+
+/// <summary>A registered model: its torchvision-style name, family and stage table.</summary>
+/// <param name="Name">Lower-case registry key, as in torchvision (e.g. <c>resnet50</c>).</param>
+/// <param name="Family">Family for listings: ResNet, ResNeXt, Wide ResNet, …</param>
+/// <param name="Table">The architecture.</param>
+/// <param name="Description">One line for listings.</param>
+public sealed record ModelDefinition(string Name, string Family, StageTable Table, string Description);
+
+/// <summary>
+/// Builds every named ResNet from one table of definitions (<see cref="Definitions"/>): each name is a row, and
+/// the typed shortcuts (<see cref="ResNet50"/>, …) read the same rows, so no builder can drift from the table.
+/// </summary>
+public static class ResNetFactory
+{
+    private static readonly int[] Layers18 = { 2, 2, 2, 2 };
+    private static readonly int[] Layers34 = { 3, 4, 6, 3 };
+    private static readonly int[] Layers101 = { 3, 4, 23, 3 };
+    private static readonly int[] Layers152 = { 3, 8, 36, 3 };
+
+    private static readonly object Gate = new();
+    private static readonly List<ModelDefinition> Registry = new()
+    {
+        // The paper's Table 1 (ImageNet), stride on the 3×3 (v1.5) as torchvision; pass StridePlacement.V1 for the paper's.
+        new("resnet18", "ResNet", new StageTable { Block = BlockKind.Basic, Layers = Layers18 }, "ResNet-18 (basic, [2, 2, 2, 2])"),
+        new("resnet34", "ResNet", new StageTable { Block = BlockKind.Basic, Layers = Layers34 }, "ResNet-34 (basic, [3, 4, 6, 3])"),
+        new("resnet50", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34 }, "ResNet-50 (bottleneck, [3, 4, 6, 3])"),
+        new("resnet101", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101 }, "ResNet-101 (bottleneck, [3, 4, 23, 3])"),
+        new("resnet152", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers152 }, "ResNet-152 (bottleneck, [3, 8, 36, 3])"),
+
+        // Same rows with grouped (ResNeXt) or widened (Wide ResNet) bottlenecks.
+        new("resnext50_32x4d", "ResNeXt", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34, Groups = 32, WidthPerGroup = 4 }, "ResNeXt-50 32×4d"),
+        new("resnext101_32x8d", "ResNeXt", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, Groups = 32, WidthPerGroup = 8 }, "ResNeXt-101 32×8d"),
+        new("resnext101_64x4d", "ResNeXt", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, Groups = 64, WidthPerGroup = 4 }, "ResNeXt-101 64×4d"),
+        new("wide_resnet50_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34, WidthPerGroup = 128 }, "Wide ResNet-50-2"),
+        new("wide_resnet101_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, WidthPerGroup = 128 }, "Wide ResNet-101-2"),
+    };
+
+    /// <summary>Every registered name, in registration order.</summary>
+    public static IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return Registry.Select(d => d.Name).ToArray();
+            }
+        }
+    }
+
+    /// <summary>Every registered definition, in registration order.</summary>
+    public static IReadOnlyList<ModelDefinition> Definitions
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return Registry.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Looks up a definition by name (case-insensitive).</summary>
+    /// <exception cref="ArgumentException">The name is not registered; the message lists the registered names.</exception>
+    public static ModelDefinition GetDefinition(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (Gate)
+        {
+            var def = Registry.FirstOrDefault(d => string.Equals(d.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));
+            return def ?? throw new ArgumentException(
+                $"Unknown model '{name}'. Registered names: {string.Join(", ", Registry.Select(d => d.Name))}.", nameof(name));
+        }
+    }
+
+    /// <summary>The stage table of a registered model.</summary>
+    /// <exception cref="ArgumentException">The name is not registered.</exception>
+    public static StageTable GetTable(string name) => GetDefinition(name).Table;
+
+    /// <summary>True when <paramref name="name"/> is registered.</summary>
+    public static bool IsRegistered(string name)
+    {
+        lock (Gate)
+        {
+            return name is not null && Registry.Any(d => string.Equals(d.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));
+        }
+    }
+
+    /// <summary>Adds a model to the registry so that <see cref="Create(string, ResNetOptions?, StridePlacement?)"/> finds it.</summary>
+    /// <exception cref="ArgumentException">The name is empty or taken, or the table is invalid.</exception>
+    public static void Register(ModelDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        if (string.IsNullOrWhiteSpace(definition.Name))
+        {
+            throw new ArgumentException("A model definition needs a non-empty name.", nameof(definition));
+        }
+
+        definition.Table.Validate();
+        lock (Gate)
+        {
+            if (Registry.Any(d => string.Equals(d.Name, definition.Name, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ArgumentException($"A model named '{definition.Name}' is already registered.", nameof(definition));
+            }
+
+            Registry.Add(definition);
+        }
+    }
+
+    /// <summary>Builds a registered model by name.</summary>
+    /// <param name="name">A registered name (see <see cref="Names"/>), e.g. <c>resnet50</c>.</param>
+    /// <param name="options">Head size, input channels, init, device and dtype; default <see cref="ResNetOptions"/>.</param>
+    /// <param name="stride">Override the table's stride placement (v1 = the paper, v1.5 = torchvision). Default: the table's.</param>
+    /// <exception cref="ArgumentException">Unknown name (the message lists the registered ones) or invalid options.</exception>
+    public static ResNet Create(string name, ResNetOptions? options = null, StridePlacement? stride = null)
+    {
+        var def = GetDefinition(name);
+        var table = stride is { } s ? def.Table.WithStride(s) : def.Table;
+        return new ResNet(table, options, def.Name);
+    }
+
+    /// <summary>Builds a model from a custom stage table.</summary>
+    /// <exception cref="ArgumentException">The table or options are invalid.</exception>
+    public static ResNet Create(StageTable table, ResNetOptions? options = null, string name = "custom") => new(table, options, name);
+
+    /// <summary>ResNet-18: basic blocks [2, 2, 2, 2], 1.8 G multiply-adds (paper Table 1).</summary>
+    public static ResNet ResNet18(ResNetOptions? options = null) => Create("resnet18", options);
+
+    /// <summary>ResNet-34: basic blocks [3, 4, 6, 3], 3.6 G multiply-adds.</summary>
+    public static ResNet ResNet34(ResNetOptions? options = null) => Create("resnet34", options);
+
+    /// <summary>ResNet-50: bottlenecks [3, 4, 6, 3], 3.8 G (v1) / 4.1 G (v1.5) multiply-adds.</summary>
+    public static ResNet ResNet50(ResNetOptions? options = null, StridePlacement stride = StridePlacement.V1_5) => Create("resnet50", options, stride);
+
+    /// <summary>ResNet-101: bottlenecks [3, 4, 23, 3], 7.6 G (v1) multiply-adds; 1 + 99 + 1 = 101 layers.</summary>
+    public static ResNet ResNet101(ResNetOptions? options = null, StridePlacement stride = StridePlacement.V1_5) => Create("resnet101", options, stride);
+
+    /// <summary>ResNet-152: bottlenecks [3, 8, 36, 3], 11.3 G (v1) multiply-adds.</summary>
+    public static ResNet ResNet152(ResNetOptions? options = null, StridePlacement stride = StridePlacement.V1_5) => Create("resnet152", options, stride);
+
+    /// <summary>ResNeXt-50 32×4d: ResNet-50's table with 32 groups of width 4.</summary>
+    public static ResNet ResNeXt50_32x4d(ResNetOptions? options = null) => Create("resnext50_32x4d", options);
+
+    /// <summary>ResNeXt-101 32×8d: ResNet-101's table with 32 groups of width 8.</summary>
+    public static ResNet ResNeXt101_32x8d(ResNetOptions? options = null) => Create("resnext101_32x8d", options);
+
+    /// <summary>ResNeXt-101 64×4d: ResNet-101's table with 64 groups of width 4.</summary>
+    public static ResNet ResNeXt101_64x4d(ResNetOptions? options = null) => Create("resnext101_64x4d", options);
+
+    /// <summary>Wide ResNet-50-2: ResNet-50's table with twice the bottleneck width.</summary>
+    public static ResNet WideResNet50_2(ResNetOptions? options = null) => Create("wide_resnet50_2", options);
+
+    /// <summary>Wide ResNet-101-2: ResNet-101's table with twice the bottleneck width.</summary>
+    public static ResNet WideResNet101_2(ResNetOptions? options = null) => Create("wide_resnet101_2", options);
+}
