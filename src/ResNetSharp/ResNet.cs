@@ -38,7 +38,8 @@ public sealed class ResNetStage
 
 /// <summary>
 /// A residual network built from a <see cref="StageTable"/>: stem (<c>conv1, bn1</c>, ReLU, max pool), residual stages
-/// (<c>layer1</c> … <c>layerN</c>), global average pool and the classifier <c>fc</c>. Module names, and therefore
+/// (<c>layer1</c> … <c>layerN</c>), (pre-activation only: the final <c>norm</c> + ReLU), global average pool and the
+/// classifier <c>fc</c>. Module names, and therefore
 /// state-dict keys, are torchvision's, so checkpoints move between the two.
 /// </summary>
 /// <remarks>
@@ -49,10 +50,12 @@ public sealed class ResNetStage
 public sealed class ResNet : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly nn.Module<Tensor, Tensor>? bn1;
     private readonly MaxPool2d? maxpool;
+    private readonly nn.Module<Tensor, Tensor>? norm;
     private readonly Linear fc;
     private readonly List<ResNetStage> stages = new();
+    private readonly List<FeatureInfo> featureInfo = new();
 
     /// <summary>Builds a network from a stage table.</summary>
     /// <param name="table">The architecture; validated first.</param>
@@ -66,19 +69,28 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         NativeBackend.EnsureLoaded();
         table.Validate();
         options ??= new ResNetOptions();
-        options.Validate();
+        options.Validate(table);
         Table = table;
         Options = options;
         ModelName = name;
 
         Device? device = options.Device;
         ScalarType? dtype = options.DType;
+        bool preAct = table.PreActivation;
+        bool StageFrozen(int s) => options.FrozenStages >= s + 2; // 1 = stem, 2 = stem + conv2_x, …
         conv1 = table.Stem == StemKind.ImageNet
             ? nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
             : nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
-        bn1 = Layers.Norm(table.StemWidth, device, dtype);
         register_module("conv1", conv1);
-        register_module("bn1", bn1);
+        if (!preAct)
+        {
+            // A pre-activation stem is the bare conv: the first block's bn1 normalises its output.
+            bn1 = Layers.Norm(table.StemWidth, device, dtype, options.FrozenBatchNorm || options.FrozenStages >= 1);
+            register_module("bn1", bn1);
+        }
+
+        int stemStride = table.Stem == StemKind.ImageNet ? 2 : 1;
+        featureInfo.Add(new FeatureInfo(0, "stem", "C1", table.StemWidth, stemStride, 1));
         if (table.Stem == StemKind.ImageNet)
         {
             maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
@@ -86,14 +98,34 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         }
 
         long inPlanes = table.StemWidth;
+        int totalStride = table.Stem == StemKind.ImageNet ? 4 : 1;
+        long dilation = 1;
+        int blockCount = table.Layers.Sum(), blockIndex = 0;
         for (int s = 0; s < table.StageCount; s++)
         {
+            long stageStride = table.Strides[s];
+            long previousDilation = dilation;
+            if (s > 0 && options.ReplaceStrideWithDilation is { } dilate && dilate[s - 1])
+            {
+                // torchvision's rule: the stage keeps the resolution and dilates by the stride it gave up;
+                // its first block still uses the previous dilation.
+                dilation *= stageStride;
+                stageStride = 1;
+            }
+
             var blocks = new List<ResidualBlock>();
             for (int b = 0; b < table.Layers[s]; b++)
             {
                 // Only the first block of a stage changes stride (and, usually, width).
-                long stride = b == 0 ? table.Strides[s] : 1;
-                var block = CreateBlock(table, inPlanes, table.Widths[s], stride, device, dtype);
+                var block = CreateBlock(table, inPlanes, table.Widths[s], b == 0 ? stageStride : 1, b == 0 ? previousDilation : dilation,
+                    options.FrozenBatchNorm || StageFrozen(s), device, dtype);
+                if (options.DropPathRate > 0)
+                {
+                    // Linear schedule (Huang et al. 2016): 0 for the first block, the full rate for the last.
+                    block.DropPathRate = blockCount > 1 ? options.DropPathRate * blockIndex / (blockCount - 1) : 0;
+                }
+
+                blockIndex++;
                 blocks.Add(block);
                 inPlanes = block.OutChannels;
             }
@@ -101,6 +133,16 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
             var stage = nn.Sequential(blocks.Cast<nn.Module<Tensor, Tensor>>());
             register_module($"layer{s + 1}", stage);
             stages.Add(new ResNetStage(s, stage, blocks));
+            totalStride *= (int)stageStride;
+            featureInfo.Add(new FeatureInfo(s + 1, $"layer{s + 1}", $"C{s + 2}", inPlanes, totalStride, (int)dilation));
+        }
+
+        OutputStride = totalStride;
+        if (preAct)
+        {
+            // The final BN (+ ReLU in forward) of a pre-activation network: the last block's sum is not normalised.
+            norm = Layers.Norm(inPlanes, device, dtype, options.FrozenBatchNorm || StageFrozen(table.StageCount - 1));
+            register_module("norm", norm);
         }
 
         NumClasses = options.ResolveNumClasses(table);
@@ -110,8 +152,14 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         using (torch.no_grad())
         {
             nn.init.kaiming_normal_(conv1.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-            nn.init.ones_(bn1.weight);
-            nn.init.zeros_(bn1.bias);
+            foreach (var n in new[] { bn1, norm })
+            {
+                if (n is BatchNorm2d bn)
+                {
+                    nn.init.ones_(bn.weight);
+                    nn.init.zeros_(bn.bias);
+                }
+            }
         }
 
         if (options.ZeroInitResidual)
@@ -119,6 +167,26 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
             foreach (var block in stages.SelectMany(s => s.Blocks))
             {
                 block.ZeroInitResidual();
+            }
+        }
+
+        if (options.FrozenStages >= 1)
+        {
+            conv1.weight.requires_grad = false;
+            foreach (var stage in stages.Where(st => StageFrozen(st.Index)))
+            {
+                foreach (var p in stage.Module.parameters())
+                {
+                    p.requires_grad = false;
+                }
+            }
+
+            if (norm is not null && StageFrozen(table.StageCount - 1))
+            {
+                foreach (var p in norm.parameters())
+                {
+                    p.requires_grad = false;
+                }
             }
         }
     }
@@ -147,8 +215,20 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>Channels of the last feature map (the classifier's input; 512 for ResNet-18/34, 2048 for bottleneck nets).</summary>
     public long FeatureChannels => stages[^1].OutChannels;
 
+    /// <summary>
+    /// Input pixels per cell of the last feature map: the table's output stride (32 for ImageNet tables), or less
+    /// when strides were replaced by dilation (<see cref="ResNetOptions.ReplaceStrideWithDilation"/>).
+    /// </summary>
+    public int OutputStride { get; }
+
     /// <summary>Smallest input height/width accepted: the network's output stride (32 for ImageNet tables).</summary>
-    public int MinInputSize => Table.OutputStride;
+    public int MinInputSize => OutputStride;
+
+    /// <summary>
+    /// The maps <see cref="ForwardFeatureMaps"/> can return: the stem (C1, stride 2 for ImageNet stems, 1 for CIFAR)
+    /// and every stage (C2 … C5, strides 4, 8, 16, 32, or less where dilation replaced a stride).
+    /// </summary>
+    public IReadOnlyList<FeatureInfo> FeatureInfo => featureInfo;
 
     /// <summary>Runs the stem and every stage; returns the last feature map (N × FeatureChannels × H/32 × W/32).</summary>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W with H, W ≥ <see cref="MinInputSize"/>.</exception>
@@ -157,17 +237,71 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
         Tensor y = ForwardStem(input);
-        foreach (var stage in stages)
+        y = RunStages(y, 0, stages.Count);
+        return FinishFeatures(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Feature extraction: runs the network only as far as needed and returns the requested maps, in index order.
+    /// Index 0 is the stem output (after its ReLU, before the max pool), 1 … N the stage outputs; see
+    /// <see cref="FeatureInfo"/> for their channels and strides. With no indices, every map is returned. In a
+    /// pre-activation network the last stage's map includes the final BN + ReLU, so it equals <see cref="ForwardFeatures"/>.
+    /// </summary>
+    /// <param name="input">N × InChannels × H × W.</param>
+    /// <param name="indices">Which maps (0 = stem, 1 … N = layer1 … layerN); duplicates are ignored. Default: all.</param>
+    /// <returns>The maps with their descriptions; the caller disposes the tensors.</returns>
+    /// <exception cref="ArgumentException">The input does not fit, or an index is outside 0 … N.</exception>
+    public IReadOnlyList<FeatureMap> ForwardFeatureMaps(Tensor input, params int[] indices)
+    {
+        CheckInput(input);
+        indices ??= Array.Empty<int>();
+        var wanted = indices.Length == 0 ? Enumerable.Range(0, featureInfo.Count).ToHashSet() : indices.ToHashSet();
+        if (wanted.Any(i => i < 0 || i >= featureInfo.Count))
         {
-            foreach (var block in stage.Blocks)
+            throw new ArgumentException(
+                $"{ModelName}: feature indices must be in 0 … {featureInfo.Count - 1} (0 = stem, 1 … {stages.Count} = layer1 … layer{stages.Count}), " +
+                $"got [{string.Join(", ", indices)}].", nameof(indices));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var maps = new List<FeatureMap>();
+        var y = conv1.call(input);
+        if (bn1 is not null)
+        {
+            y = bn1.call(y).relu_();
+        }
+
+        if (wanted.Contains(0))
+        {
+            maps.Add(new FeatureMap(featureInfo[0], y.alias()));
+        }
+
+        if (maxpool is not null)
+        {
+            y = maxpool.call(y);
+        }
+
+        int last = wanted.Max();
+        for (int s = 0; s < last; s++)
+        {
+            y = RunStages(y, s, s + 1);
+            if (s == stages.Count - 1)
             {
-                var next = block.call(y);
-                y.Dispose(); // dead as soon as the next block has consumed it
-                y = next;
+                y = FinishFeatures(y);
+            }
+
+            if (wanted.Contains(s + 1))
+            {
+                maps.Add(new FeatureMap(featureInfo[s + 1], y.alias()));
             }
         }
 
-        return y.MoveToOuterDisposeScope();
+        foreach (var m in maps)
+        {
+            m.Map.MoveToOuterDisposeScope();
+        }
+
+        return maps;
     }
 
     /// <summary>Global average pool, flatten, and (unless <paramref name="preLogits"/>) the classifier.</summary>
@@ -202,7 +336,12 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     internal Tensor ForwardStem(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var y = bn1.call(conv1.call(input)).relu_();
+        var y = conv1.call(input);
+        if (bn1 is not null)
+        {
+            y = bn1.call(y).relu_();
+        }
+
         if (maxpool is not null)
         {
             y = maxpool.call(y);
@@ -210,6 +349,31 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
 
         return y.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Runs stages [<paramref name="from"/>, <paramref name="to"/>); the input tensor is left to its owner.</summary>
+    internal Tensor RunStages(Tensor x, int from, int to)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor y = x;
+        for (int s = from; s < to; s++)
+        {
+            foreach (var block in stages[s].Blocks)
+            {
+                var next = block.call(y);
+                if (!ReferenceEquals(y, x))
+                {
+                    y.Dispose(); // dead as soon as the next block has consumed it
+                }
+
+                y = next;
+            }
+        }
+
+        return (ReferenceEquals(y, x) ? y.alias() : y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The final BN + ReLU of a pre-activation network (identity otherwise).</summary>
+    internal Tensor FinishFeatures(Tensor y) => norm is null ? y : norm.call(y).relu_();
 
     /// <summary>Throws a clear <see cref="ArgumentException"/> unless the input fits the network.</summary>
     internal void CheckInput(Tensor input)
@@ -240,11 +404,13 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         }
     }
 
-    private static ResidualBlock CreateBlock(StageTable table, long inPlanes, long planes, long stride, Device? device, ScalarType? dtype) =>
+    private static ResidualBlock CreateBlock(StageTable table, long inPlanes, long planes, long stride, long dilation, bool frozenNorm,
+        Device? device, ScalarType? dtype) =>
         table.Block switch
         {
-            BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, device: device, dtype: dtype),
-            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.Stride, table.Shortcut, device: device, dtype: dtype),
+            BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, dilation, device, dtype, table.PreActivation, frozenNorm),
+            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.Stride, table.Shortcut, dilation, device, dtype,
+                table.PreActivation, frozenNorm),
         };
 
     /// <inheritdoc />
@@ -253,8 +419,9 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         if (disposing)
         {
             conv1.Dispose();
-            bn1.Dispose();
+            bn1?.Dispose();
             maxpool?.Dispose();
+            norm?.Dispose();
             foreach (var stage in stages)
             {
                 stage.Module.Dispose();

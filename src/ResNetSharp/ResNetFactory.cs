@@ -22,15 +22,21 @@ public static class ResNetFactory
     private static readonly int[] Layers101 = { 3, 4, 23, 3 };
     private static readonly int[] Layers152 = { 3, 8, 36, 3 };
 
+    private static readonly StageTable R18 = new() { Block = BlockKind.Basic, Layers = Layers18 };
+    private static readonly StageTable R34 = new() { Block = BlockKind.Basic, Layers = Layers34 };
+    private static readonly StageTable R50 = new() { Block = BlockKind.Bottleneck, Layers = Layers34 };
+    private static readonly StageTable R101 = new() { Block = BlockKind.Bottleneck, Layers = Layers101 };
+    private static readonly StageTable R152 = new() { Block = BlockKind.Bottleneck, Layers = Layers152 };
+
     private static readonly object Gate = new();
     private static readonly List<ModelDefinition> Registry = new()
     {
         // The paper's Table 1 (ImageNet), stride on the 3×3 (v1.5) as torchvision; pass StridePlacement.V1 for the paper's.
-        new("resnet18", "ResNet", new StageTable { Block = BlockKind.Basic, Layers = Layers18 }, "ResNet-18 (basic, [2, 2, 2, 2])"),
-        new("resnet34", "ResNet", new StageTable { Block = BlockKind.Basic, Layers = Layers34 }, "ResNet-34 (basic, [3, 4, 6, 3])"),
-        new("resnet50", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34 }, "ResNet-50 (bottleneck, [3, 4, 6, 3])"),
-        new("resnet101", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101 }, "ResNet-101 (bottleneck, [3, 4, 23, 3])"),
-        new("resnet152", "ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers152 }, "ResNet-152 (bottleneck, [3, 8, 36, 3])"),
+        new("resnet18", "ResNet", R18, "ResNet-18 (basic, [2, 2, 2, 2])"),
+        new("resnet34", "ResNet", R34, "ResNet-34 (basic, [3, 4, 6, 3])"),
+        new("resnet50", "ResNet", R50, "ResNet-50 (bottleneck, [3, 4, 6, 3])"),
+        new("resnet101", "ResNet", R101, "ResNet-101 (bottleneck, [3, 4, 23, 3])"),
+        new("resnet152", "ResNet", R152, "ResNet-152 (bottleneck, [3, 8, 36, 3])"),
 
         // Same rows with grouped (ResNeXt) or widened (Wide ResNet) bottlenecks.
         new("resnext50_32x4d", "ResNeXt", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34, Groups = 32, WidthPerGroup = 4 }, "ResNeXt-50 32×4d"),
@@ -38,7 +44,50 @@ public static class ResNetFactory
         new("resnext101_64x4d", "ResNeXt", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, Groups = 64, WidthPerGroup = 4 }, "ResNeXt-101 64×4d"),
         new("wide_resnet50_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34, WidthPerGroup = 128 }, "Wide ResNet-50-2"),
         new("wide_resnet101_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, WidthPerGroup = 128 }, "Wide ResNet-101-2"),
+
+        // The paper's CIFAR-10 networks (§4.2, Table 6): 6n+2 layers, 16/32/64 filters, option A shortcuts.
+        new("resnet20", "CIFAR ResNet", Cifar(3), "CIFAR ResNet-20 (n = 3, 0.27 M params)"),
+        new("resnet32", "CIFAR ResNet", Cifar(5), "CIFAR ResNet-32 (n = 5, 0.46 M params)"),
+        new("resnet44", "CIFAR ResNet", Cifar(7), "CIFAR ResNet-44 (n = 7, 0.66 M params)"),
+        new("resnet56", "CIFAR ResNet", Cifar(9), "CIFAR ResNet-56 (n = 9, 0.85 M params)"),
+        new("resnet110", "CIFAR ResNet", Cifar(18), "CIFAR ResNet-110 (n = 18, 1.7 M params)"),
+
+        // The paper's plain baselines (Fig. 4, Fig. 6): the same tables with the shortcuts switched off.
+        new("plain18", "Plain", R18 with { Shortcut = ShortcutOption.None }, "Plain-18: ResNet-18 without shortcuts"),
+        new("plain34", "Plain", R34 with { Shortcut = ShortcutOption.None }, "Plain-34: ResNet-34 without shortcuts"),
+        new("plain50", "Plain", R50 with { Shortcut = ShortcutOption.None }, "Plain-50: ResNet-50 without shortcuts"),
+        new("plain20", "Plain", Cifar(3) with { Shortcut = ShortcutOption.None }, "CIFAR plain-20"),
+        new("plain32", "Plain", Cifar(5) with { Shortcut = ShortcutOption.None }, "CIFAR plain-32"),
+        new("plain44", "Plain", Cifar(7) with { Shortcut = ShortcutOption.None }, "CIFAR plain-44"),
+        new("plain56", "Plain", Cifar(9) with { Shortcut = ShortcutOption.None }, "CIFAR plain-56"),
+        new("plain110", "Plain", Cifar(18) with { Shortcut = ShortcutOption.None }, "CIFAR plain-110"),
+
+        // He et al. 2016, "Identity Mappings in Deep Residual Networks": the same tables with pre-activation units.
+        new("preact_resnet18", "Pre-activation ResNet", R18 with { PreActivation = true }, "Pre-activation ResNet-18"),
+        new("preact_resnet34", "Pre-activation ResNet", R34 with { PreActivation = true }, "Pre-activation ResNet-34"),
+        new("preact_resnet50", "Pre-activation ResNet", R50 with { PreActivation = true }, "Pre-activation ResNet-50"),
+        new("preact_resnet101", "Pre-activation ResNet", R101 with { PreActivation = true }, "Pre-activation ResNet-101"),
+        new("preact_resnet152", "Pre-activation ResNet", R152 with { PreActivation = true }, "Pre-activation ResNet-152"),
+        new("preact_resnet20", "Pre-activation ResNet", Cifar(3) with { PreActivation = true }, "CIFAR pre-activation ResNet-20"),
+        new("preact_resnet56", "Pre-activation ResNet", Cifar(9) with { PreActivation = true }, "CIFAR pre-activation ResNet-56"),
+        new("preact_resnet110", "Pre-activation ResNet", Cifar(18) with { PreActivation = true }, "CIFAR pre-activation ResNet-110"),
     };
+
+    /// <summary>The paper's CIFAR table for 6n+2 layers: n basic blocks per stage, 16/32/64 filters, option A.</summary>
+    /// <param name="n">Blocks per stage (3 → ResNet-20, 18 → ResNet-110).</param>
+    /// <exception cref="ArgumentException"><paramref name="n"/> is below 1.</exception>
+    public static StageTable Cifar(int n) => n < 1
+        ? throw new ArgumentException($"CIFAR ResNets need n ≥ 1 blocks per stage (depth 6n+2), got {n}.", nameof(n))
+        : new StageTable
+        {
+            Block = BlockKind.Basic,
+            Layers = new[] { n, n, n },
+            Widths = new[] { 16, 32, 64 },
+            Strides = new[] { 1, 2, 2 },
+            Stem = StemKind.Cifar,
+            StemWidth = 16,
+            Shortcut = ShortcutOption.A,
+        };
 
     /// <summary>Every registered name, in registration order.</summary>
     public static IReadOnlyList<string> Names
@@ -154,6 +203,18 @@ public static class ResNetFactory
 
     /// <summary>Wide ResNet-50-2: ResNet-50's table with twice the bottleneck width.</summary>
     public static ResNet WideResNet50_2(ResNetOptions? options = null) => Create("wide_resnet50_2", options);
+
+    /// <summary>CIFAR ResNet-20 (paper Table 6): 3 blocks per stage, 0.27 M parameters, 10 classes by default.</summary>
+    public static ResNet ResNet20(ResNetOptions? options = null) => Create("resnet20", options);
+
+    /// <summary>CIFAR ResNet-56: 9 blocks per stage, 0.85 M parameters.</summary>
+    public static ResNet ResNet56(ResNetOptions? options = null) => Create("resnet56", options);
+
+    /// <summary>CIFAR ResNet-110: 18 blocks per stage, 1.7 M parameters.</summary>
+    public static ResNet ResNet110(ResNetOptions? options = null) => Create("resnet110", options);
+
+    /// <summary>Pre-activation ResNet-50 (He et al. 2016).</summary>
+    public static ResNet PreActResNet50(ResNetOptions? options = null) => Create("preact_resnet50", options);
 
     /// <summary>Wide ResNet-101-2: ResNet-101's table with twice the bottleneck width.</summary>
     public static ResNet WideResNet101_2(ResNetOptions? options = null) => Create("wide_resnet101_2", options);

@@ -95,6 +95,13 @@ public sealed record StageTable
     /// <summary>The shortcut option. Default: <see cref="ShortcutOption.B"/>.</summary>
     public ShortcutOption Shortcut { get; init; } = ShortcutOption.B;
 
+    /// <summary>
+    /// Pre-activation residual units (He et al. 2016, "Identity Mappings in Deep Residual Networks"): every block
+    /// orders its branch BN → ReLU → conv and adds the shortcut with no ReLU after it, the stem is the bare
+    /// convolution (+ max pool), and a final BN + ReLU (<c>norm</c>) runs before pooling. Default false (the 2015 paper).
+    /// </summary>
+    public bool PreActivation { get; init; }
+
     /// <summary>Channel multiplier of a block's output over its base width: 1 for basic, 4 for bottleneck blocks.</summary>
     public int Expansion => Block == BlockKind.Basic ? BasicBlock.Expansion : Bottleneck.Expansion;
 
@@ -179,5 +186,6 @@ public sealed record StageTable
     /// <summary>The table as one line, e.g. "Bottleneck [3, 4, 6, 3] × [64, 128, 256, 512], groups 1, width/group 64, v1.5, option B".</summary>
     public override string ToString() =>
         $"{Block} [{string.Join(", ", Layers)}] × [{string.Join(", ", Widths)}], {Stem} stem, groups {Groups}, " +
-        $"width/group {WidthPerGroup}, {(Stride == StridePlacement.V1 ? "v1" : "v1.5")}, option {Shortcut}";
+        $"width/group {WidthPerGroup}, {(Stride == StridePlacement.V1 ? "v1" : "v1.5")}, option {Shortcut}" +
+        (PreActivation ? ", pre-activation" : "");
 }

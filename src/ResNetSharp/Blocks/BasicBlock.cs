@@ -9,6 +9,8 @@ namespace ResNetSharp;
 /// <summary>
 /// The paper's basic block (Fig. 2 left / Fig. 5 left): 3×3 conv – BN – ReLU – 3×3 conv – BN, plus the shortcut,
 /// then ReLU. Expansion 1. Submodule names are torchvision's: <c>conv1, bn1, conv2, bn2, downsample</c>.
+/// As a pre-activation block (He et al. 2016): BN – ReLU – conv1 – BN – ReLU – conv2, plus the shortcut, no ReLU;
+/// <c>bn1</c> then normalises the block input. Unlike torchvision's, it supports dilation (both 3×3 convs).
 /// </summary>
 public sealed class BasicBlock : ResidualBlock
 {
@@ -16,9 +18,9 @@ public sealed class BasicBlock : ResidualBlock
     public const int Expansion = 1;
 
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly nn.Module<Tensor, Tensor> bn2;
     private readonly Sequential? downsample;
     private readonly ZeroPadShortcut? shortcut;
 
@@ -30,9 +32,11 @@ public sealed class BasicBlock : ResidualBlock
     /// <param name="dilation">Dilation of both 3×3 convs (padding follows it). Default 1.</param>
     /// <param name="device">Device for the parameters; default the CPU.</param>
     /// <param name="dtype">Parameter dtype; default float32.</param>
+    /// <param name="preActivation">Pre-activation ordering (BN → ReLU → conv, no ReLU after the add). Default false.</param>
+    /// <param name="frozenNorm">Use <see cref="FrozenBatchNorm2d"/> for every norm. Default false.</param>
     public BasicBlock(long inPlanes, long planes, long stride = 1, ShortcutOption shortcutOption = ShortcutOption.B,
-        long dilation = 1, Device? device = null, ScalarType? dtype = null)
-        : base(nameof(BasicBlock), inPlanes, planes * Expansion, stride, shortcutOption)
+        long dilation = 1, Device? device = null, ScalarType? dtype = null, bool preActivation = false, bool frozenNorm = false)
+        : base(nameof(BasicBlock), inPlanes, planes * Expansion, stride, shortcutOption, preActivation)
     {
         if (dilation < 1)
         {
@@ -40,12 +44,13 @@ public sealed class BasicBlock : ResidualBlock
         }
 
         conv1 = Layers.Conv3x3(inPlanes, planes, stride, 1, dilation, device, dtype);
-        bn1 = Layers.Norm(planes, device, dtype);
+        bn1 = Layers.Norm(preActivation ? inPlanes : planes, device, dtype, frozenNorm);
         conv2 = Layers.Conv3x3(planes, planes, 1, 1, dilation, device, dtype);
-        bn2 = Layers.Norm(planes, device, dtype);
+        bn2 = Layers.Norm(planes, device, dtype, frozenNorm);
+        Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype);
+            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype, preActivation, frozenNorm);
         }
         else if (shortcutOption == ShortcutOption.A && Shortcuts.ShapeChanges(inPlanes, OutChannels, stride))
         {
@@ -56,6 +61,9 @@ public sealed class BasicBlock : ResidualBlock
         Layers.InitializeWeights(this);
     }
 
+    /// <summary>Dilation of the two 3×3 convolutions.</summary>
+    public long Dilation { get; }
+
     /// <inheritdoc />
     public override bool HasProjection => downsample is not null;
 
@@ -63,16 +71,25 @@ public sealed class BasicBlock : ResidualBlock
     public override IReadOnlyList<Conv2d> ResidualConvs => new[] { conv1, conv2 };
 
     /// <inheritdoc />
-    public override BatchNorm2d LastNorm => bn2;
+    public override nn.Module<Tensor, Tensor> LastNorm => bn2;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
+        if (PreActivation)
+        {
+            // The projection sees the normalised input (He et al. 2016); identity shortcuts see the raw input.
+            var pre = bn1.call(input).relu_();
+            var r = conv1.call(pre);
+            r = conv2.call(bn2.call(r).relu_());
+            return Merge(r, downsample is null ? input : pre, downsample, shortcut).MoveToOuterDisposeScope();
+        }
+
         var y = bn1.call(conv1.call(input)).relu_();
         y = bn2.call(conv2.call(y));
-        return Merge(y, input, downsample, shortcut, Shortcut).MoveToOuterDisposeScope();
+        return Merge(y, input, downsample, shortcut).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

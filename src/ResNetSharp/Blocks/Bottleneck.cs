@@ -10,7 +10,8 @@ namespace ResNetSharp;
 /// The paper's bottleneck block (Fig. 5 right): 1×1 reduce – 3×3 – 1×1 restore (each followed by BN, ReLU after
 /// the first two), plus the shortcut, then ReLU. Expansion 4. With <c>groups</c> and <c>widthPerGroup</c> it is
 /// also ResNeXt's and Wide ResNet's block. Submodule names are torchvision's:
-/// <c>conv1, bn1, conv2, bn2, conv3, bn3, downsample</c>.
+/// <c>conv1, bn1, conv2, bn2, conv3, bn3, downsample</c>. As a pre-activation block (He et al. 2016) each conv is
+/// preceded by BN – ReLU (so <c>bn1</c> normalises the block input) and nothing follows the add.
 /// </summary>
 public sealed class Bottleneck : ResidualBlock
 {
@@ -18,11 +19,11 @@ public sealed class Bottleneck : ResidualBlock
     public const int Expansion = 4;
 
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly nn.Module<Tensor, Tensor> bn2;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly nn.Module<Tensor, Tensor> bn3;
     private readonly Sequential? downsample;
 
     /// <summary>Creates a bottleneck block.</summary>
@@ -36,10 +37,12 @@ public sealed class Bottleneck : ResidualBlock
     /// <param name="dilation">Dilation of the 3×3 conv. Default 1.</param>
     /// <param name="device">Device for the parameters; default the CPU.</param>
     /// <param name="dtype">Parameter dtype; default float32.</param>
+    /// <param name="preActivation">Pre-activation ordering (BN → ReLU → conv, no ReLU after the add). Default false.</param>
+    /// <param name="frozenNorm">Use <see cref="FrozenBatchNorm2d"/> for every norm. Default false.</param>
     public Bottleneck(long inPlanes, long planes, long stride = 1, long groups = 1, long widthPerGroup = 64,
         StridePlacement stridePlacement = StridePlacement.V1_5, ShortcutOption shortcutOption = ShortcutOption.B,
-        long dilation = 1, Device? device = null, ScalarType? dtype = null)
-        : base(nameof(Bottleneck), inPlanes, planes * Expansion, stride, shortcutOption)
+        long dilation = 1, Device? device = null, ScalarType? dtype = null, bool preActivation = false, bool frozenNorm = false)
+        : base(nameof(Bottleneck), inPlanes, planes * Expansion, stride, shortcutOption, preActivation)
     {
         if (groups < 1 || widthPerGroup < 1 || dilation < 1)
         {
@@ -62,14 +65,15 @@ public sealed class Bottleneck : ResidualBlock
         long s1 = stridePlacement == StridePlacement.V1 ? stride : 1;
         long s3 = stridePlacement == StridePlacement.V1 ? 1 : stride;
         conv1 = Layers.Conv1x1(inPlanes, width, s1, device, dtype);
-        bn1 = Layers.Norm(width, device, dtype);
+        bn1 = Layers.Norm(preActivation ? inPlanes : width, device, dtype, frozenNorm);
         conv2 = Layers.Conv3x3(width, width, s3, groups, dilation, device, dtype);
-        bn2 = Layers.Norm(width, device, dtype);
+        bn2 = Layers.Norm(width, device, dtype, frozenNorm);
         conv3 = Layers.Conv1x1(width, OutChannels, 1, device, dtype);
-        bn3 = Layers.Norm(OutChannels, device, dtype);
+        bn3 = Layers.Norm(preActivation ? width : OutChannels, device, dtype, frozenNorm);
+        Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype);
+            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype, preActivation, frozenNorm);
         }
 
         RegisterComponents();
@@ -82,6 +86,9 @@ public sealed class Bottleneck : ResidualBlock
     /// <summary>Inner (bottleneck) width of the 1×1 reduce and 3×3 convs.</summary>
     public long Width { get; }
 
+    /// <summary>Dilation of the 3×3 convolution.</summary>
+    public long Dilation { get; }
+
     /// <inheritdoc />
     public override bool HasProjection => downsample is not null;
 
@@ -89,17 +96,26 @@ public sealed class Bottleneck : ResidualBlock
     public override IReadOnlyList<Conv2d> ResidualConvs => new[] { conv1, conv2, conv3 };
 
     /// <inheritdoc />
-    public override BatchNorm2d LastNorm => bn3;
+    public override nn.Module<Tensor, Tensor> LastNorm => bn3;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
+        if (PreActivation)
+        {
+            var pre = bn1.call(input).relu_();
+            var r = conv1.call(pre);
+            r = conv2.call(bn2.call(r).relu_());
+            r = conv3.call(bn3.call(r).relu_());
+            return Merge(r, downsample is null ? input : pre, downsample, null).MoveToOuterDisposeScope();
+        }
+
         var y = bn1.call(conv1.call(input)).relu_();
         y = bn2.call(conv2.call(y)).relu_();
         y = bn3.call(conv3.call(y));
-        return Merge(y, input, downsample, null, Shortcut).MoveToOuterDisposeScope();
+        return Merge(y, input, downsample, null).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -14,8 +14,8 @@ internal static class Layers
     public static Conv2d Conv1x1(long inPlanes, long outPlanes, long stride, Device? device, ScalarType? dtype) =>
         nn.Conv2d(inPlanes, outPlanes, kernel_size: 1, stride: stride, bias: false, device: device, dtype: dtype);
 
-    public static BatchNorm2d Norm(long channels, Device? device, ScalarType? dtype) =>
-        nn.BatchNorm2d(channels, device: device, dtype: dtype);
+    public static nn.Module<Tensor, Tensor> Norm(long channels, Device? device, ScalarType? dtype, bool frozen = false) =>
+        frozen ? new FrozenBatchNorm2d(channels, device: device, dtype: dtype) : nn.BatchNorm2d(channels, device: device, dtype: dtype);
 
     /// <summary>
     /// He (fan-out, ReLU) init for every conv and weight 1 / bias 0 for every BN, as in the paper and torchvision.
@@ -33,6 +33,10 @@ internal static class Layers
                 case BatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
+                    break;
+                case FrozenBatchNorm2d frozen:
+                    nn.init.ones_(frozen.Weight);
+                    nn.init.zeros_(frozen.Bias);
                     break;
             }
         }

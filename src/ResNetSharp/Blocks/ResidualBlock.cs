@@ -9,12 +9,14 @@ namespace ResNetSharp;
 /// <summary>
 /// What <see cref="BasicBlock"/> and <see cref="Bottleneck"/> share: y = ReLU(F(x) + shortcut(x)), where F is the
 /// residual branch and the shortcut is an identity, a zero-padded identity (option A) or a 1×1 projection
-/// (options B/C), decided by one rule in <see cref="Shortcuts"/>.
+/// (options B/C), decided by one rule in <see cref="Shortcuts"/>. Pre-activation blocks (He et al. 2016) order
+/// F as BN → ReLU → conv and return F(x) + shortcut(x) with no ReLU after the add, keeping the identity path clean.
+/// In training, stochastic depth (<see cref="DropPathRate"/>) drops F for whole samples.
 /// </summary>
 public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
 {
     /// <summary>Creates the block and checks that the native backend loads.</summary>
-    protected ResidualBlock(string name, long inChannels, long outChannels, long stride, ShortcutOption shortcut)
+    protected ResidualBlock(string name, long inChannels, long outChannels, long stride, ShortcutOption shortcut, bool preActivation = false)
         : base(name)
     {
         NativeBackend.EnsureLoaded();
@@ -37,6 +39,7 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
         OutChannels = outChannels;
         Stride = stride;
         Shortcut = shortcut;
+        PreActivation = preActivation;
     }
 
     /// <summary>Channels the block expects.</summary>
@@ -51,20 +54,70 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     /// <summary>The shortcut option the block was built with.</summary>
     public ShortcutOption Shortcut { get; }
 
+    /// <summary>True for a pre-activation block (BN → ReLU → conv, no ReLU after the add).</summary>
+    public bool PreActivation { get; }
+
+    /// <summary>
+    /// Stochastic depth (Huang et al. 2016): in training, the residual branch of each sample is dropped with this
+    /// probability and kept ones are scaled by 1 / (1 − rate), so eval (where nothing is dropped) sees the same
+    /// expectation. Default 0 (off). <see cref="ResNet"/> sets it from <see cref="ResNetOptions.DropPathRate"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set outside [0, 1), or above 0 on a block without a shortcut.</exception>
+    public double DropPathRate
+    {
+        get => dropPathRate;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+            {
+                throw new ArgumentException($"{GetName()}: DropPathRate must be in [0, 1), got {value}.", nameof(value));
+            }
+
+            if (value > 0 && Shortcut == ShortcutOption.None)
+            {
+                throw new ArgumentException($"{GetName()}: stochastic depth needs a shortcut; a plain block (option None) would drop the whole path.", nameof(value));
+            }
+
+            dropPathRate = value;
+        }
+    }
+
+    private double dropPathRate;
+
     /// <summary>True when the shortcut is a 1×1 projection (the <c>downsample</c> submodule exists).</summary>
     public abstract bool HasProjection { get; }
 
     /// <summary>The convolutions of the residual branch F, in order (the weighted layers the paper counts).</summary>
     public abstract IReadOnlyList<Conv2d> ResidualConvs { get; }
 
-    /// <summary>The last BatchNorm of the residual branch; zeroing its weight makes the block an identity map.</summary>
-    public abstract BatchNorm2d LastNorm { get; }
+    /// <summary>
+    /// The last norm of the residual branch (a <see cref="BatchNorm2d"/>, or a <see cref="FrozenBatchNorm2d"/> in a
+    /// frozen part); in a post-activation block, zeroing its weight makes the block an identity map.
+    /// </summary>
+    public abstract nn.Module<Tensor, Tensor> LastNorm { get; }
 
-    /// <summary>Sets the weight of <see cref="LastNorm"/> to zero so the block starts as the identity (plus ReLU).</summary>
+    /// <summary>
+    /// Makes the residual branch output zero so the block starts as the identity (plus ReLU): zeroes the weight of
+    /// <see cref="LastNorm"/>, or of the last convolution in a pre-activation block (whose branch ends in a conv).
+    /// </summary>
     public void ZeroInitResidual()
     {
         using var noGrad = torch.no_grad();
-        nn.init.zeros_(LastNorm.weight);
+        if (PreActivation)
+        {
+            nn.init.zeros_(ResidualConvs[^1].weight);
+            return;
+        }
+
+        switch (LastNorm)
+        {
+            case BatchNorm2d bn:
+                nn.init.zeros_(bn.weight);
+                break;
+            case FrozenBatchNorm2d frozen:
+                nn.init.zeros_(frozen.Weight);
+                break;
+        }
     }
 
     /// <summary>Throws a clear <see cref="ArgumentException"/> unless <paramref name="x"/> is N×InChannels×H×W.</summary>
@@ -81,10 +134,26 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Adds the shortcut to the residual branch output (in place) and applies the final ReLU.</summary>
-    protected static Tensor Merge(Tensor residual, Tensor x, nn.Module<Tensor, Tensor>? projection, nn.Module<Tensor, Tensor>? padShortcut, ShortcutOption option)
+    /// <summary>
+    /// Adds the shortcut to the residual branch output and, for post-activation blocks, applies the final ReLU.
+    /// In training with <see cref="DropPathRate"/> &gt; 0 the branch is first dropped per sample.
+    /// </summary>
+    /// <param name="residual">F(x); may be modified in place.</param>
+    /// <param name="x">The shortcut's input: the block input, or (pre-activation projections) BN-ReLU of it.</param>
+    /// <param name="projection">The 1×1 projection, if the block has one.</param>
+    /// <param name="padShortcut">The option-A shortcut, if the block has one.</param>
+    protected Tensor Merge(Tensor residual, Tensor x, nn.Module<Tensor, Tensor>? projection, nn.Module<Tensor, Tensor>? padShortcut)
     {
-        if (option != ShortcutOption.None)
+        if (training && dropPathRate > 0)
+        {
+            // One Bernoulli(keep) draw per sample, broadcast over C×H×W: a dropped sample's block is its shortcut.
+            double keep = 1 - dropPathRate;
+            using var mask = torch.rand(new long[] { residual.shape[0], 1, 1, 1 }, dtype: residual.dtype, device: residual.device)
+                .lt_(keep).div_(keep);
+            residual = residual.mul(mask);
+        }
+
+        if (Shortcut != ShortcutOption.None)
         {
             if (projection is not null)
             {
@@ -102,6 +171,6 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
             }
         }
 
-        return residual.relu_();
+        return PreActivation ? residual : residual.relu_();
     }
 }

@@ -22,9 +22,15 @@ public static class Shortcuts
         _ => false,
     };
 
-    /// <summary>Builds the projection shortcut <c>downsample = Sequential(conv 1×1 stride s, BN)</c>, torchvision's layout.</summary>
-    internal static Sequential Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype) =>
-        nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype), Layers.Norm(outChannels, device, dtype));
+    /// <summary>
+    /// Builds the projection shortcut <c>downsample = Sequential(conv 1×1 stride s, BN)</c>, torchvision's layout; a
+    /// pre-activation block's projection is the conv alone (its input is already normalised), He et al. 2016.
+    /// </summary>
+    internal static Sequential Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype,
+        bool preActivation = false, bool frozenNorm = false) =>
+        preActivation
+            ? nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype))
+            : nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype), Layers.Norm(outChannels, device, dtype, frozenNorm));
 }
 
 /// <summary>

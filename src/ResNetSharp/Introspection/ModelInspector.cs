@@ -28,7 +28,7 @@ public static class ModelInspector
         var named = model.named_modules().ToList();
         string PartOf(string moduleName) => moduleName switch
         {
-            "fc" => "head",
+            "fc" or "norm" => "head",
             _ when moduleName.StartsWith("layer", StringComparison.Ordinal) => moduleName.Split('.')[0],
             _ => "stem",
         };
@@ -139,7 +139,7 @@ public static class ModelInspector
         bool InPart(string moduleName) => name switch
         {
             "stem" => moduleName is "conv1" or "bn1" or "maxpool",
-            "head" => moduleName == "fc",
+            "head" => moduleName is "fc" or "norm",
             _ => moduleName == name || moduleName.StartsWith(name + ".", StringComparison.Ordinal),
         };
 
