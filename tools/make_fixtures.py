@@ -42,7 +42,47 @@ def state_dict_keys(out):
     os.replace(tmp, path)
 
 
-PARTS = [state_dict_keys]
+def roi_ops(out):
+    """torchvision.ops.roi_align / roi_pool outputs (and roi_align's input gradient) on a small seeded map."""
+    path = os.path.join(out, "roi_ops.json")
+    if os.path.exists(path):
+        return
+    from torchvision.ops import roi_align, roi_pool
+    g = torch.Generator().manual_seed(1234)
+    x = torch.randn(2, 3, 10, 12, generator=g)
+    # image-coordinate boxes (image 4x the map): inside, partly outside, wholly outside, zero-size, tiny, whole map
+    boxes = torch.tensor([
+        [0, 4.0, 6.0, 30.0, 22.0],
+        [1, -10.0, -6.0, 14.0, 18.0],
+        [0, 30.0, 20.0, 60.0, 50.0],
+        [1, 100.0, 90.0, 130.0, 120.0],
+        [0, 12.0, 12.0, 12.0, 12.0],
+        [1, 8.5, 3.25, 9.75, 5.0],
+        [0, 0.0, 0.0, 47.0, 39.0],
+        [1, 21.3, 2.7, 44.9, 37.1],
+    ])
+    cases = []
+    for scale, size, ratio, aligned in [(0.25, (2, 2), 2, False), (0.25, (3, 4), -1, False), (0.25, (7, 7), 0, True),
+                                        (0.25, (2, 3), 1, True), (0.5, (4, 4), 2, False), (0.125, (5, 3), -1, True)]:
+        xi = x.clone().requires_grad_(True)
+        y = roi_align(xi, boxes, size, spatial_scale=scale, sampling_ratio=ratio, aligned=aligned)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        cases.append({"op": "align", "scale": scale, "size": list(size), "samplingRatio": ratio, "aligned": aligned,
+                      "output": y.detach().flatten().tolist(), "outputShape": list(y.shape),
+                      "gradWeights": w.flatten().tolist(), "inputGrad": xi.grad.flatten().tolist()})
+    for scale, size in [(0.25, (2, 2)), (0.25, (3, 4)), (0.5, (4, 4)), (0.125, (2, 5))]:
+        y = roi_pool(x, boxes, size, spatial_scale=scale)
+        cases.append({"op": "pool", "scale": scale, "size": list(size), "output": y.flatten().tolist(), "outputShape": list(y.shape)})
+    result = {"torchvision": torchvision.__version__, "inputShape": list(x.shape), "input": x.flatten().tolist(),
+              "boxes": boxes.tolist(), "cases": cases}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, path)
+
+
+PARTS = [state_dict_keys, roi_ops]
 
 
 def main():

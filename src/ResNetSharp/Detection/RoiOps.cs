@@ -245,8 +245,13 @@ public static class RoiOps
             throw new ArgumentException($"{op}: spatialScale must be positive and finite, got {spatialScale}.", nameof(spatialScale));
         }
 
-        using var cpu = boxes.detach().to(ScalarType.Float32, torch.CPU);
-        var values = cpu.contiguous().data<float>().ToArray();
+        if (boxes.shape[0] == 0)
+        {
+            return Array.Empty<Roi>();
+        }
+
+        using var cpu = boxes.detach().to(ScalarType.Float32, torch.CPU).contiguous();
+        var values = cpu.data<float>().ToArray();
         var rois = new Roi[boxes.shape[0]];
         for (int k = 0; k < rois.Length; k++)
         {
