@@ -21,7 +21,7 @@ public sealed class BasicBlock : ResidualBlock
     private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly Conv2d conv2;
     private readonly nn.Module<Tensor, Tensor> bn2;
-    private readonly Sequential? downsample;
+    private readonly ProjectionShortcut? downsample;
     private readonly ZeroPadShortcut? shortcut;
 
     /// <summary>Creates a basic block.</summary>

@@ -24,7 +24,8 @@ public sealed class Bottleneck : ResidualBlock
     private readonly nn.Module<Tensor, Tensor> bn2;
     private readonly Conv2d conv3;
     private readonly nn.Module<Tensor, Tensor> bn3;
-    private readonly Sequential? downsample;
+    private readonly ProjectionShortcut? downsample;
+    private readonly long conv1Stride;
 
     /// <summary>Creates a bottleneck block.</summary>
     /// <param name="inPlanes">Input channels.</param>
@@ -64,7 +65,9 @@ public sealed class Bottleneck : ResidualBlock
         Width = width;
         long s1 = stridePlacement == StridePlacement.V1 ? stride : 1;
         long s3 = stridePlacement == StridePlacement.V1 ? 1 : stride;
-        conv1 = Layers.Conv1x1(inPlanes, width, s1, device, dtype);
+        // A v1 stride sits on this 1×1 conv; it is applied by subsampling its input (see Shortcuts.Subsample).
+        conv1Stride = s1;
+        conv1 = Layers.Conv1x1(inPlanes, width, 1, device, dtype);
         bn1 = Layers.Norm(preActivation ? inPlanes : width, device, dtype, frozenNorm);
         conv2 = Layers.Conv3x3(width, width, s3, groups, dilation, device, dtype);
         bn2 = Layers.Norm(width, device, dtype, frozenNorm);
@@ -106,13 +109,13 @@ public sealed class Bottleneck : ResidualBlock
         if (PreActivation)
         {
             var pre = bn1.call(input).relu_();
-            var r = conv1.call(pre);
+            var r = conv1.call(Shortcuts.Subsample(pre, conv1Stride));
             r = conv2.call(bn2.call(r).relu_());
             r = conv3.call(bn3.call(r).relu_());
             return Merge(r, downsample is null ? input : pre, downsample, null).MoveToOuterDisposeScope();
         }
 
-        var y = bn1.call(conv1.call(input)).relu_();
+        var y = bn1.call(conv1.call(Shortcuts.Subsample(input, conv1Stride))).relu_();
         y = bn2.call(conv2.call(y)).relu_();
         y = bn3.call(conv3.call(y));
         return Merge(y, input, downsample, null).MoveToOuterDisposeScope();

@@ -26,11 +26,74 @@ public static class Shortcuts
     /// Builds the projection shortcut <c>downsample = Sequential(conv 1×1 stride s, BN)</c>, torchvision's layout; a
     /// pre-activation block's projection is the conv alone (its input is already normalised), He et al. 2016.
     /// </summary>
-    internal static Sequential Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype,
+    internal static ProjectionShortcut Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype,
         bool preActivation = false, bool frozenNorm = false) =>
-        preActivation
-            ? nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype))
-            : nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype), Layers.Norm(outChannels, device, dtype, frozenNorm));
+        new(Layers.Conv1x1(inChannels, outChannels, 1, device, dtype), stride, preActivation ? null : Layers.Norm(outChannels, device, dtype, frozenNorm));
+
+    /// <summary>
+    /// x[:, :, ::stride, ::stride]. A 1×1 convolution with stride s equals a stride-1 one on this subsampled input
+    /// (same weights, same output); the blocks compute strided 1×1 convolutions this way because libtorch 2.10's
+    /// oneDNN kernel for the input gradient of a strided 1×1 convolution divides by zero (SIGFPE, killing the
+    /// process) on AVX-512 CPUs once the convolution has ≥ 512 input channels, e.g. ResNet-50's conv4_1 projection.
+    /// </summary>
+    internal static Tensor Subsample(Tensor x, long stride) =>
+        stride == 1 ? x.alias() : x[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];
+}
+
+/// <summary>
+/// The projection shortcut (options B/C): a 1×1 convolution with stride s, then BN (no BN in pre-activation blocks).
+/// Its children are named <c>0</c> and <c>1</c>, so its state-dict keys are torchvision's <c>downsample.0.weight</c>,
+/// <c>downsample.1.*</c>. The stride is applied by subsampling the input before a stride-1 convolution (identical
+/// result, see <see cref="Shortcuts.Subsample"/> for why).
+/// </summary>
+public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv;
+    private readonly nn.Module<Tensor, Tensor>? norm;
+
+    internal ProjectionShortcut(Conv2d conv, long stride, nn.Module<Tensor, Tensor>? norm)
+        : base("downsample")
+    {
+        this.conv = conv;
+        this.norm = norm;
+        Stride = stride;
+        register_module("0", conv);
+        if (norm is not null)
+        {
+            register_module("1", norm);
+        }
+    }
+
+    /// <summary>Spatial stride of the shortcut.</summary>
+    public long Stride { get; }
+
+    /// <summary>The 1×1 convolution.</summary>
+    public Conv2d Conv => conv;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        var y = conv.call(Shortcuts.Subsample(input, Stride));
+        if (norm is not null)
+        {
+            y = norm.call(y);
+        }
+
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            conv.Dispose();
+            norm?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>
