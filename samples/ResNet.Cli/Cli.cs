@@ -51,6 +51,9 @@ internal static class Cli
 
     public static void WriteJson<T>(T value) => Console.WriteLine(JsonSerializer.Serialize(value, Json));
 
+    /// <summary>The input size a model is meant for: 32 for CIFAR stems, 224 (the paper's crop) otherwise.</summary>
+    public static int NaturalInputSize(ResNet model) => model.Table.Stem == StemKind.Cifar ? 32 : 224;
+
     public static StridePlacement ParseVariant(string? variant) => variant?.Trim().ToLowerInvariant() switch
     {
         null or "" or "v1.5" or "v1_5" or "1.5" => StridePlacement.V1_5,

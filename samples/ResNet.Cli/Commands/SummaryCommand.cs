@@ -9,7 +9,7 @@ internal static class SummaryCommand
     public static Command Create()
     {
         var name = new Argument<string>("name") { Description = "A registered model name (see 'resnet list')." };
-        var input = new Option<int>("--input") { Description = "Input height and width.", DefaultValueFactory = _ => 224 };
+        var input = new Option<int?>("--input") { Description = "Input height and width (default: 32 for CIFAR models, 224 otherwise)." };
         var variant = new Option<string>("--variant") { Description = "Stride placement: v1 (the paper) or v1.5 (torchvision).", DefaultValueFactory = _ => "v1.5" };
         var classes = new Option<int?>("--classes") { Description = "Classifier outputs (default: the model's, 1000 for ImageNet)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
@@ -18,7 +18,7 @@ internal static class SummaryCommand
         {
             var options = new ResNetOptions { NumClasses = parse.GetValue(classes) };
             using var model = ResNetFactory.Create(parse.GetValue(name)!, options, Cli.ParseVariant(parse.GetValue(variant)));
-            var summary = model.Summarize(parse.GetValue(input));
+            var summary = model.Summarize(parse.GetValue(input) ?? Cli.NaturalInputSize(model));
             if (parse.GetValue(json))
             {
                 Cli.WriteJson(new
