@@ -62,6 +62,18 @@ public class RegistryTheoryTests
     }
 
     [Theory]
+    [InlineData("resnet18", 1.8141)]
+    [InlineData("resnet50", 4.0892)]
+    public void StridedOneByOneConvs_RunAsSubsampleThenConv_KeepTorchvisionsMultiplyAdds(string name, double gigaMacs)
+    {
+        // REFERENCE.md §2, measured with torchvision at 224×224 (convs + fc, projections included). The projection's
+        // stride is applied by subsampling (a libtorch SIGFPE workaround): the count must not change.
+        using var model = ResNetFactory.Create(name);
+        (model.Summarize(224).MultiplyAdds / 1e9).Should().BeApproximately(gigaMacs, 0.00005);
+        ModelInspector.CountWeightedLayers(model).Should().Be(int.Parse(name[6..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
     [MemberData(nameof(TorchvisionNames))]
     public void TorchvisionModels_KeepTorchvisionsStateDictKeysAndShapes(string name)
     {
@@ -71,6 +83,7 @@ public class RegistryTheoryTests
         var shapes = entry.GetProperty("shapes").EnumerateArray().Select(s => s.EnumerateArray().Select(d => d.GetInt64()).ToArray()).ToList();
         using var model = ResNetFactory.Create(name);
         var ours = model.state_dict();
+        ours.Count.Should().Be(keys.Count, "no duplicate or extra entries");
         ours.Keys.Should().BeEquivalentTo(keys);
         for (int i = 0; i < keys.Count; i++)
         {

@@ -48,19 +48,18 @@ public static class Shortcuts
 /// </summary>
 public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv;
-    private readonly nn.Module<Tensor, Tensor>? norm;
+    // Held in an array, not in Module-typed fields: the parent block's RegisterComponents() also walks this
+    // module's fields and would register them a second time under the field names (duplicate state-dict keys).
+    private readonly nn.Module<Tensor, Tensor>[] parts;
 
     internal ProjectionShortcut(Conv2d conv, long stride, nn.Module<Tensor, Tensor>? norm)
         : base("downsample")
     {
-        this.conv = conv;
-        this.norm = norm;
+        parts = norm is null ? new nn.Module<Tensor, Tensor>[] { conv } : new nn.Module<Tensor, Tensor>[] { conv, norm };
         Stride = stride;
-        register_module("0", conv);
-        if (norm is not null)
+        for (int i = 0; i < parts.Length; i++)
         {
-            register_module("1", norm);
+            register_module(i.ToString(System.Globalization.CultureInfo.InvariantCulture), parts[i]);
         }
     }
 
@@ -68,16 +67,16 @@ public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
     public long Stride { get; }
 
     /// <summary>The 1×1 convolution.</summary>
-    public Conv2d Conv => conv;
+    public Conv2d Conv => (Conv2d)parts[0];
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var y = conv.call(Shortcuts.Subsample(input, Stride));
-        if (norm is not null)
+        var y = parts[0].call(Shortcuts.Subsample(input, Stride));
+        if (parts.Length > 1)
         {
-            y = norm.call(y);
+            y = parts[1].call(y);
         }
 
         return y.MoveToOuterDisposeScope();
@@ -88,8 +87,10 @@ public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
-            conv.Dispose();
-            norm?.Dispose();
+            foreach (var part in parts)
+            {
+                part.Dispose();
+            }
         }
 
         base.Dispose(disposing);
