@@ -243,7 +243,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Feature extraction: runs the network only as far as needed and returns the requested maps, in index order.
-    /// Index 0 is the stem output (after its ReLU, before the max pool), 1 … N the stage outputs; see
+    /// Index 0 is the stem output (after its BN-ReLU, if any, before the max pool), 1 … N the stage outputs; see
     /// <see cref="FeatureInfo"/> for their channels and strides. With no indices, every map is returned. In a
     /// pre-activation network the last stage's map includes the final BN + ReLU, so it equals <see cref="ForwardFeatures"/>.
     /// </summary>
