@@ -19,7 +19,7 @@ public sealed class BasicBlock : ResidualBlock
     private readonly BatchNorm2d bn1;
     private readonly Conv2d conv2;
     private readonly BatchNorm2d bn2;
-    private readonly Sequential? downsample;
+    private readonly ProjectionShortcut? downsample;
     private readonly ZeroPadShortcut? shortcut;
 
     /// <summary>Creates a basic block.</summary>
@@ -45,7 +45,7 @@ public sealed class BasicBlock : ResidualBlock
         bn2 = Layers.Norm(planes, device, dtype);
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype);
+            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype);
         }
         else if (shortcutOption == ShortcutOption.A && Shortcuts.ShapeChanges(inPlanes, OutChannels, stride))
         {
@@ -70,7 +70,7 @@ public sealed class BasicBlock : ResidualBlock
     {
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
-        var y = bn1.call(conv1.call(input)).relu_();
+        var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y));
         return Merge(y, input, downsample, shortcut, Shortcut).MoveToOuterDisposeScope();
     }

@@ -23,7 +23,7 @@ public sealed class Bottleneck : ResidualBlock
     private readonly BatchNorm2d bn2;
     private readonly Conv2d conv3;
     private readonly BatchNorm2d bn3;
-    private readonly Sequential? downsample;
+    private readonly ProjectionShortcut? downsample;
 
     /// <summary>Creates a bottleneck block.</summary>
     /// <param name="inPlanes">Input channels.</param>
@@ -69,7 +69,7 @@ public sealed class Bottleneck : ResidualBlock
         bn3 = Layers.Norm(OutChannels, device, dtype);
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype);
+            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype);
         }
 
         RegisterComponents();
@@ -96,7 +96,7 @@ public sealed class Bottleneck : ResidualBlock
     {
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
-        var y = bn1.call(conv1.call(input)).relu_();
+        var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y)).relu_();
         y = bn3.call(conv3.call(y));
         return Merge(y, input, downsample, null, Shortcut).MoveToOuterDisposeScope();

@@ -1,6 +1,7 @@
 using System;
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace ResNetSharp;
@@ -22,9 +23,53 @@ public static class Shortcuts
         _ => false,
     };
 
-    /// <summary>Builds the projection shortcut <c>downsample = Sequential(conv 1×1 stride s, BN)</c>, torchvision's layout.</summary>
-    internal static Sequential Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype) =>
-        nn.Sequential(Layers.Conv1x1(inChannels, outChannels, stride, device, dtype), Layers.Norm(outChannels, device, dtype));
+}
+
+/// <summary>
+/// The projection shortcut of options B and C: a 1×1 convolution (stride s) and BN, registered as <c>0</c> and
+/// <c>1</c> so its state-dict keys are torchvision's <c>downsample.0.weight</c>, <c>downsample.1.running_mean</c>, ….
+/// </summary>
+public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
+{
+    // Named "0" and "1" as in torchvision's nn.Sequential; RegisterComponents (also run by the parent block) uses these names.
+    [ComponentName(Name = "0")]
+    private readonly Conv2d conv;
+    [ComponentName(Name = "1")]
+    private readonly BatchNorm2d norm;
+
+    /// <summary>Creates a projection from <paramref name="inChannels"/> to <paramref name="outChannels"/> at the given stride.</summary>
+    public ProjectionShortcut(long inChannels, long outChannels, long stride, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(ProjectionShortcut))
+    {
+        conv = Layers.Conv1x1(inChannels, outChannels, stride, device, dtype);
+        norm = Layers.Norm(outChannels, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The 1×1 convolution (<c>downsample.0</c>).</summary>
+    public Conv2d Conv => conv;
+
+    /// <summary>The BatchNorm (<c>downsample.1</c>).</summary>
+    public BatchNorm2d Norm => norm;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
+        return norm.call(Layers.Apply(conv, input)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            conv.Dispose();
+            norm.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>
