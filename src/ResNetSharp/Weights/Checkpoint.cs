@@ -187,9 +187,8 @@ public static class Checkpoint
                 continue;
             }
 
-            bool targetIsFloat = torch.is_floating_point(target);
-            bool sameShape = entry.Shape.SequenceEqual(target.shape);
-            if (!sameShape || targetIsFloat != entry.DType.IsFloatingPoint())
+            // Element types are converted to the model's (as PyTorch's load_state_dict does); only shapes must agree.
+            if (!entry.Shape.SequenceEqual(target.shape))
             {
                 mismatched.Add(new TensorMismatch(key, target.shape, entry.Shape.ToArray(), target.dtype.ToString(), entry.DType.ToSafeTensorsName()));
                 continue;

@@ -63,7 +63,7 @@ public sealed record SaveOptions
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 }
 
-/// <summary>A model tensor whose counterpart in the file has a different shape or an incompatible element type.</summary>
+/// <summary>A model tensor whose counterpart in the file has a different shape.</summary>
 /// <param name="Key">State-dict key.</param>
 /// <param name="ModelShape">Shape in the model.</param>
 /// <param name="FileShape">Shape in the file.</param>
@@ -93,7 +93,7 @@ public sealed class WeightCheck
     /// <summary>The file (or stream) checked.</summary>
     public string Source { get; }
 
-    /// <summary>Keys present in both with the same shape and compatible types: these are (or would be) loaded.</summary>
+    /// <summary>Keys present in both with the same shape: these are (or would be) loaded, converted to the model's element type.</summary>
     public IReadOnlyList<string> Matched { get; }
 
     /// <summary>Model keys absent from the file.</summary>
@@ -102,7 +102,7 @@ public sealed class WeightCheck
     /// <summary>File keys the model does not have.</summary>
     public IReadOnlyList<string> Unexpected { get; }
 
-    /// <summary>Keys in both whose shape (or kind of element type) differs.</summary>
+    /// <summary>Keys in both whose shape differs.</summary>
     public IReadOnlyList<TensorMismatch> Mismatched { get; }
 
     /// <summary>Keys left alone because the options asked to skip them.</summary>
@@ -137,7 +137,7 @@ public sealed class WeightMismatchException : InvalidOperationException
     /// <summary>File keys the model does not have.</summary>
     public IReadOnlyList<string> Unexpected { get; }
 
-    /// <summary>Keys whose shape or element kind differs between model and file.</summary>
+    /// <summary>Keys whose shape differs between model and file.</summary>
     public IReadOnlyList<TensorMismatch> Mismatched { get; }
 
     private static string Describe(WeightCheck c)

@@ -24,6 +24,8 @@ public static class SafeTensorsFormat
 
     private const string MetadataKey = "__metadata__";
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Reads a safetensors file.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the file and the problem.</exception>
     public static WeightFile Read(string path)
@@ -213,6 +215,15 @@ public static class SafeTensorsFormat
         if (header[0] != (byte)'{')
         {
             throw WeightStreams.Bad(source, $"safetensors header does not start with '{{' (first byte 0x{header[0]:X2}); expected a JSON object.");
+        }
+
+        try
+        {
+            _ = StrictUtf8.GetCharCount(header);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            throw WeightStreams.Bad(source, $"safetensors header is not valid UTF-8 (at byte {ex.Index}).", ex);
         }
 
         JsonDocument doc;
