@@ -225,6 +225,23 @@ public class WeightsLoadTests
     }
 
     [Fact]
+    public void CheckWeights_ReportsWithoutLoadingOrThrowing()
+    {
+        using var source = WeightsTestSupport.Tiny(numClasses: 5);
+        WeightsTestSupport.Randomise(source, 51);
+        var file = source.GetWeights();
+        using var target = WeightsTestSupport.Tiny(numClasses: 3);
+        var before = WeightsTestSupport.Snapshot(target);
+
+        var check = target.CheckWeights(file);
+        check.IsLoadable.Should().BeFalse();
+        check.Mismatched.Select(m => m.Key).Should().BeEquivalentTo("fc.weight", "fc.bias");
+        check.Matched.Should().HaveCount(file.Tensors.Count - 2);
+        target.CheckWeights(file, LoadOptions.ExceptClassifier).IsLoadable.Should().BeTrue();
+        WeightsTestSupport.Snapshot(target).ShouldEqual(before);
+    }
+
+    [Fact]
     public void SafeTensorsMetadata_RoundTrips()
     {
         using var source = WeightsTestSupport.Tiny();

@@ -75,7 +75,7 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
         options ??= new SaveOptions();
         var tensors = module.state_dict().Select(kv => WeightTensor.FromTensor(kv.Key, kv.Value, options.FloatType)).ToList();
-        return new WeightFile(tensors, options.Metadata, "memory", options.Format);
+        return new WeightFile(tensors, options.Metadata, "memory");
     }
 
     /// <summary>Saves the model's state dict to a file, atomically: a temporary file in the same folder is written, flushed to disk and renamed over <paramref name="path"/>.</summary>

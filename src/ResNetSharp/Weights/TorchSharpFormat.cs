@@ -78,7 +78,7 @@ public static class TorchSharpFormat
             throw WeightStreams.Bad(source, $"TorchSharp weight file declares {count} tensors but only {Remaining()} bytes follow (truncated or not a TorchSharp file?).");
         }
 
-        var tensors = new List<WeightTensor>((int)count);
+        var tensors = new List<WeightTensor>((int)Math.Min(count, 4096));
         var names = new HashSet<string>(StringComparer.Ordinal);
         var strict = new UTF8Encoding(false, throwOnInvalidBytes: true);
         for (ulong i = 0; i < count; i++)
