@@ -103,7 +103,11 @@ def main():
         kwargs["weights"] = a.weights
     if a.num_classes is not None:
         kwargs["num_classes"] = a.num_classes
-    model = builder(**kwargs)
+    try:
+        model = builder(**kwargs)
+    except OSError as e:  # urllib's URLError included: no network, proxy, ...
+        sys.exit(f"could not fetch torchvision weights '{a.weights}' for {a.model}: {e}. "
+                 "Download them where there is network access, or pass --checkpoint with a state dict you have.")
     if a.checkpoint:
         state = torch.load(a.checkpoint, map_location="cpu")
         for key in ("state_dict", "model"):
