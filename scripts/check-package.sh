@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs ResNetSharp into a local folder, builds QuickStart against that package (not the project) and runs it:
-# proves the package carries the library, its docs and the native-load fix to a consumer app.
+# Packs ResNetSharp into a local feed, then builds QuickStart's Program.cs as a stand-alone consumer app OUTSIDE
+# the repository (so none of the repository's MSBuild files apply) against that package, and runs it. Proves the
+# package carries the library, its docs, symbols and the native-load fix to an app that only references it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,19 +13,43 @@ version="0.1.0-local.$(date +%s)"
 echo "== dotnet pack ResNetSharp $version =="
 dotnet pack src/ResNetSharp/ResNetSharp.csproj -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
 pkg="$out/feed/ResNetSharp.$version.nupkg"
+listing=$(unzip -l "$pkg")
 for f in README.md lib/net10.0/ResNetSharp.dll lib/net10.0/ResNetSharp.xml buildTransitive/ResNetSharp.targets buildTransitive/PatchLibTorchSharpTask.cs; do
-  unzip -l "$pkg" | grep -q " $f\$" || { echo "package lacks $f" >&2; exit 1; }
+  grep -q " $f\$" <<<"$listing" || { echo "package lacks $f" >&2; exit 1; }
 done
 [ -f "$out/feed/ResNetSharp.$version.snupkg" ] || { echo "no symbol package" >&2; exit 1; }
 
-echo "== building QuickStart against the package =="
-# The version is unique to this run, so the global package cache cannot hand back a stale ResNetSharp.
-dotnet build samples/QuickStart/QuickStart.csproj -c Release -nologo -v q \
-  -p:UseResNetSharpPackage=true -p:ResNetSharpPackageVersion="$version" \
-  -p:BaseIntermediateOutputPath="$out/obj/" -p:OutDir="$out/bin/" -p:RestoreAdditionalProjectSources="$out/feed"
-grep -q '"ResNetSharp/'"$version"'"' "$out/bin/QuickStart.deps.json" || { echo "QuickStart did not use the package" >&2; exit 1; }
+consumer=$(mktemp -d /tmp/resnetsharp-consumer.XXXXXX)
+trap 'rm -rf "$consumer"' EXIT
+cp samples/QuickStart/Program.cs "$consumer/"
+cat > "$consumer/NuGet.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="resnetsharp-local" value="$out/feed" />
+  </packageSources>
+</configuration>
+XML
+cat > "$consumer/Consumer.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <Nullable>enable</Nullable>
+    <AssemblyName>QuickStart</AssemblyName>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="ResNetSharp" Version="$version" />
+    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+  </ItemGroup>
+</Project>
+XML
 
-echo "== running QuickStart from the package build =="
-dotnet "$out/bin/QuickStart.dll" | tee "$out/quickstart.log" | head -20
-grep -q "resnet101 .*1 + 99 + 1 = 101" "$out/quickstart.log" || { echo "QuickStart output is not what the package should give" >&2; exit 1; }
+echo "== building the consumer app against the package =="
+dotnet build "$consumer/Consumer.csproj" -c Release -nologo -v q -o "$consumer/bin"
+grep -q '"ResNetSharp/'"$version"'"' "$consumer/bin/QuickStart.deps.json" || { echo "the consumer did not use the package" >&2; exit 1; }
+
+echo "== running the consumer app =="
+dotnet "$consumer/bin/QuickStart.dll" 2>&1 | grep -v NNPACK | tee "$out/quickstart.log" | head -20
+grep -q "resnet101 .*1 + 99 + 1 = 101" "$out/quickstart.log" || { echo "the consumer's output is not what the package should give" >&2; exit 1; }
 echo "package check passed: $pkg"

@@ -21,9 +21,22 @@ fi
 export RESNETSHARP_FIXTURES="$root/.fixtures"
 /usr/bin/python3 tools/make_fixtures.py "$RESNETSHARP_FIXTURES"
 
-# 3. The unit and acceptance tests.
+# 3. The unit and acceptance tests (libtorch's NNPACK start-up warnings filtered out of the log).
+log=$(mktemp)
+set +e
 dotnet test tests/ResNetSharp.Tests/ResNetSharp.Tests.csproj -c Release --logger "console;verbosity=normal" 2>&1 \
-  | grep -vE "^\s*(Passed|Skipped) " || { echo "dotnet test failed" >&2; exit 1; }
+  | grep -vE "^\s*Passed |NNPACK" | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -oE "^\s*Passed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1)
+failed=$(grep -oE "^\s*Failed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1)
+rm -f "$log"
+if [ "$status" != "0" ]; then
+  echo "dotnet test failed (exit $status)" >&2
+  echo "${passed:-0} passed, ${failed:-1} failed"
+  exit 1
+fi
 
 # 4. The NuGet path: pack, then build and run QuickStart against the package (not the project).
 bash scripts/check-package.sh
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"

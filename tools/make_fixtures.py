@@ -14,6 +14,9 @@ import sys
 import torch
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_torchvision import convert_floats, write_safetensors  # noqa: E402  (the shipped writer, tested here)
+
 NAMES = [
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
@@ -82,7 +85,56 @@ def roi_ops(out):
     os.replace(tmp, path)
 
 
-PARTS = [state_dict_keys, roi_ops]
+EQUIVALENCE_MODELS = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
+
+
+def _randomised(name, seed):
+    """A torchvision model with seeded random weights, random BN affine and non-trivial BN running statistics."""
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, name)()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.momentum = None  # running stats = plain average over the training batches below
+        model.fc.bias.normal_(0.0, 0.1)
+        model.train()
+        for _ in range(3):
+            model(torch.randn(4, 3, 64, 64) * 1.5 + 0.3)
+    model.eval()
+    return model
+
+
+def torchvision_weights(out):
+    """Per model: its state dict (safetensors) and torchvision's eval-mode input, stage outputs and logits."""
+    for i, name in enumerate(EQUIVALENCE_MODELS):
+        weights = os.path.join(out, f"weights_{name}.safetensors")
+        io = os.path.join(out, f"weights_{name}_io.safetensors")
+        if os.path.exists(weights) and os.path.exists(io):
+            continue
+        model = _randomised(name, seed=1000 + i)
+        torch.manual_seed(2000 + i)
+        x = torch.randn(2, 3, 64, 64)
+        outputs = {"input": x}
+        with torch.no_grad():
+            y = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+            for stage in ("layer1", "layer2", "layer3", "layer4"):
+                y = getattr(model, stage)(y)
+                outputs[stage] = y
+            logits = model.fc(torch.flatten(model.avgpool(y), 1))
+            outputs["logits"] = logits
+            assert torch.allclose(logits, model(x), rtol=0, atol=1e-5)
+        meta = {"model": name, "torch": torch.__version__, "torchvision": torchvision.__version__}
+        write_safetensors(weights, model.state_dict(), meta)
+        write_safetensors(io, outputs, meta)
+        if name == "resnet18":
+            for tag, dtype in (("f16", torch.float16), ("bf16", torch.bfloat16)):
+                write_safetensors(os.path.join(out, f"weights_resnet18_{tag}.safetensors"),
+                                  convert_floats(model.state_dict(), dtype), meta)
+
+
+PARTS = [state_dict_keys, torchvision_weights, roi_ops]
 
 
 def main():

@@ -6,5 +6,6 @@ var root = new RootCommand("resnet: build, inspect and run ResNets with ResNetSh
 root.Subcommands.Add(ListCommand.Create());
 root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 return Cli.Run(root, args);

@@ -169,7 +169,7 @@ public static class ResNetFactory
     public static ResNet Create(string name, ResNetOptions? options = null, StridePlacement? stride = null)
     {
         var def = GetDefinition(name);
-        var table = stride is { } s ? def.Table.WithStride(s) : def.Table;
+        var table = stride is { } s && s != def.Table.Stride ? def.Table.WithStride(s) : def.Table;
         return new ResNet(table, options, def.Name);
     }
 

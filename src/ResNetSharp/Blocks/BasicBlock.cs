@@ -50,7 +50,7 @@ public sealed class BasicBlock : ResidualBlock
         Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype, preActivation, frozenNorm);
+            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype, withNorm: !preActivation, frozenNorm);
         }
         else if (shortcutOption == ShortcutOption.A && Shortcuts.ShapeChanges(inPlanes, OutChannels, stride))
         {
@@ -82,12 +82,12 @@ public sealed class BasicBlock : ResidualBlock
         {
             // The projection sees the normalised input (He et al. 2016); identity shortcuts see the raw input.
             var pre = bn1.call(input).relu_();
-            var r = conv1.call(pre);
+            var r = Layers.Apply(conv1, pre);
             r = conv2.call(bn2.call(r).relu_());
             return Merge(r, downsample is null ? input : pre, downsample, shortcut).MoveToOuterDisposeScope();
         }
 
-        var y = bn1.call(conv1.call(input)).relu_();
+        var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y));
         return Merge(y, input, downsample, shortcut).MoveToOuterDisposeScope();
     }

@@ -25,7 +25,6 @@ public sealed class Bottleneck : ResidualBlock
     private readonly Conv2d conv3;
     private readonly nn.Module<Tensor, Tensor> bn3;
     private readonly ProjectionShortcut? downsample;
-    private readonly long conv1Stride;
 
     /// <summary>Creates a bottleneck block.</summary>
     /// <param name="inPlanes">Input channels.</param>
@@ -65,9 +64,7 @@ public sealed class Bottleneck : ResidualBlock
         Width = width;
         long s1 = stridePlacement == StridePlacement.V1 ? stride : 1;
         long s3 = stridePlacement == StridePlacement.V1 ? 1 : stride;
-        // A v1 stride sits on this 1×1 conv; it is applied by subsampling its input (see Shortcuts.Subsample).
-        conv1Stride = s1;
-        conv1 = Layers.Conv1x1(inPlanes, width, 1, device, dtype);
+        conv1 = Layers.Conv1x1(inPlanes, width, s1, device, dtype);
         bn1 = Layers.Norm(preActivation ? inPlanes : width, device, dtype, frozenNorm);
         conv2 = Layers.Conv3x3(width, width, s3, groups, dilation, device, dtype);
         bn2 = Layers.Norm(width, device, dtype, frozenNorm);
@@ -76,7 +73,7 @@ public sealed class Bottleneck : ResidualBlock
         Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = Shortcuts.Projection(inPlanes, OutChannels, stride, device, dtype, preActivation, frozenNorm);
+            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype, withNorm: !preActivation, frozenNorm);
         }
 
         RegisterComponents();
@@ -109,13 +106,13 @@ public sealed class Bottleneck : ResidualBlock
         if (PreActivation)
         {
             var pre = bn1.call(input).relu_();
-            var r = conv1.call(Shortcuts.Subsample(pre, conv1Stride));
+            var r = Layers.Apply(conv1, pre);
             r = conv2.call(bn2.call(r).relu_());
             r = conv3.call(bn3.call(r).relu_());
             return Merge(r, downsample is null ? input : pre, downsample, null).MoveToOuterDisposeScope();
         }
 
-        var y = bn1.call(conv1.call(Shortcuts.Subsample(input, conv1Stride))).relu_();
+        var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y)).relu_();
         y = bn3.call(conv3.call(y));
         return Merge(y, input, downsample, null).MoveToOuterDisposeScope();

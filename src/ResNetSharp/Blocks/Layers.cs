@@ -1,3 +1,4 @@
+using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,8 +15,42 @@ internal static class Layers
     public static Conv2d Conv1x1(long inPlanes, long outPlanes, long stride, Device? device, ScalarType? dtype) =>
         nn.Conv2d(inPlanes, outPlanes, kernel_size: 1, stride: stride, bias: false, device: device, dtype: dtype);
 
-    public static nn.Module<Tensor, Tensor> Norm(long channels, Device? device, ScalarType? dtype, bool frozen = false) =>
-        frozen ? new FrozenBatchNorm2d(channels, device: device, dtype: dtype) : nn.BatchNorm2d(channels, device: device, dtype: dtype);
+    /// <summary>A BatchNorm2d, or (<paramref name="frozen"/>) a <see cref="FrozenBatchNorm2d"/> with the same keys.</summary>
+    public static nn.Module<Tensor, Tensor> Norm(long channels, Device? device, ScalarType? dtype, bool frozen) =>
+        frozen ? new FrozenBatchNorm2d(channels, device: device, dtype: dtype) : Norm(channels, device, dtype);
+
+    public static BatchNorm2d Norm(long channels, Device? device, ScalarType? dtype)
+    {
+        var bn = nn.BatchNorm2d(channels, device: device, dtype: dtype);
+        if (dtype is not null && bn.num_batches_tracked is { } tracked && tracked.dtype != ScalarType.Int64)
+        {
+            // TorchSharp gives the counter the float dtype too; torchvision (and checkpoints) keep it int64.
+            bn.num_batches_tracked = torch.zeros(System.Array.Empty<long>(), ScalarType.Int64, device);
+            tracked.Dispose();
+        }
+
+        return bn;
+    }
+
+    /// <summary>
+    /// Runs a convolution. A 1×1 convolution with stride s equals subsampling by s followed by the same 1×1
+    /// convolution at stride 1; when gradients are being recorded it is computed that way, because libtorch 2.10's
+    /// oneDNN backward for strided 1×1 convolutions (brgemm_convolution_bwd_strided) dies with SIGFPE on some
+    /// AVX-512 CPUs (seen on the AMD EPYC machines this project is built on: 512→1024 and 1024→2048 projections of
+    /// every bottleneck network). Same weights, same result, same module; only the kernel libtorch picks differs.
+    /// </summary>
+    public static Tensor Apply(Conv2d conv, Tensor input)
+    {
+        var stride = conv.stride;
+        if (stride.Length == 2 && (stride[0] > 1 || stride[1] > 1) && conv.kernel_size.All(k => k == 1) &&
+            (conv.padding ?? new long[] { 0, 0 }).All(p => p == 0) && torch.is_grad_enabled() && (input.requires_grad || conv.weight.requires_grad))
+        {
+            using var sub = input[.., .., TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
+            return nn.functional.conv2d(sub, conv.weight, conv.bias, strides: new long[] { 1, 1 }, groups: conv.groups);
+        }
+
+        return conv.call(input);
+    }
 
     /// <summary>
     /// He (fan-out, ReLU) init for every conv and weight 1 / bias 0 for every BN, as in the paper and torchvision.

@@ -1,6 +1,7 @@
 using System;
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace ResNetSharp;
@@ -22,64 +23,50 @@ public static class Shortcuts
         _ => false,
     };
 
-    /// <summary>
-    /// Builds the projection shortcut <c>downsample = Sequential(conv 1×1 stride s, BN)</c>, torchvision's layout; a
-    /// pre-activation block's projection is the conv alone (its input is already normalised), He et al. 2016.
-    /// </summary>
-    internal static ProjectionShortcut Projection(long inChannels, long outChannels, long stride, Device? device, ScalarType? dtype,
-        bool preActivation = false, bool frozenNorm = false) =>
-        new(Layers.Conv1x1(inChannels, outChannels, 1, device, dtype), stride, preActivation ? null : Layers.Norm(outChannels, device, dtype, frozenNorm));
-
-    /// <summary>
-    /// x[:, :, ::stride, ::stride]. A 1×1 convolution with stride s equals a stride-1 one on this subsampled input
-    /// (same weights, same output); the blocks compute strided 1×1 convolutions this way because libtorch 2.10's
-    /// oneDNN kernel for the input gradient of a strided 1×1 convolution divides by zero (SIGFPE, killing the
-    /// process) on AVX-512 CPUs once the convolution has ≥ 512 input channels, e.g. ResNet-50's conv4_1 projection.
-    /// </summary>
-    internal static Tensor Subsample(Tensor x, long stride) =>
-        stride == 1 ? x.alias() : x[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];
 }
 
 /// <summary>
-/// The projection shortcut (options B/C): a 1×1 convolution with stride s, then BN (no BN in pre-activation blocks).
-/// Its children are named <c>0</c> and <c>1</c>, so its state-dict keys are torchvision's <c>downsample.0.weight</c>,
-/// <c>downsample.1.*</c>. The stride is applied by subsampling the input before a stride-1 convolution (identical
-/// result, see <see cref="Shortcuts.Subsample"/> for why).
+/// The projection shortcut of options B and C: a 1×1 convolution (stride s) and BN, registered as <c>0</c> and
+/// <c>1</c> so its state-dict keys are torchvision's <c>downsample.0.weight</c>, <c>downsample.1.running_mean</c>, ….
+/// In a pre-activation block it is the convolution alone (its input is already normalised, He et al. 2016).
 /// </summary>
 public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
 {
-    // Held in an array, not in Module-typed fields: the parent block's RegisterComponents() also walks this
-    // module's fields and would register them a second time under the field names (duplicate state-dict keys).
-    private readonly nn.Module<Tensor, Tensor>[] parts;
+    // Named "0" and "1" as in torchvision's nn.Sequential; RegisterComponents (also run by the parent block) uses these names.
+    [ComponentName(Name = "0")]
+    private readonly Conv2d conv;
+    [ComponentName(Name = "1")]
+    private readonly nn.Module<Tensor, Tensor>? norm;
 
-    internal ProjectionShortcut(Conv2d conv, long stride, nn.Module<Tensor, Tensor>? norm)
-        : base("downsample")
+    /// <summary>Creates a projection from <paramref name="inChannels"/> to <paramref name="outChannels"/> at the given stride.</summary>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="stride">Stride of the 1×1 convolution.</param>
+    /// <param name="device">Device; default the CPU.</param>
+    /// <param name="dtype">Dtype; default float32.</param>
+    /// <param name="withNorm">Follow the convolution by a norm (false in pre-activation blocks). Default true.</param>
+    /// <param name="frozenNorm">Make that norm a <see cref="FrozenBatchNorm2d"/>. Default false.</param>
+    public ProjectionShortcut(long inChannels, long outChannels, long stride, Device? device = null, ScalarType? dtype = null,
+        bool withNorm = true, bool frozenNorm = false)
+        : base(nameof(ProjectionShortcut))
     {
-        parts = norm is null ? new nn.Module<Tensor, Tensor>[] { conv } : new nn.Module<Tensor, Tensor>[] { conv, norm };
-        Stride = stride;
-        for (int i = 0; i < parts.Length; i++)
-        {
-            register_module(i.ToString(System.Globalization.CultureInfo.InvariantCulture), parts[i]);
-        }
+        conv = Layers.Conv1x1(inChannels, outChannels, stride, device, dtype);
+        norm = withNorm ? Layers.Norm(outChannels, device, dtype, frozenNorm) : null;
+        RegisterComponents();
     }
 
-    /// <summary>Spatial stride of the shortcut.</summary>
-    public long Stride { get; }
+    /// <summary>The 1×1 convolution (<c>downsample.0</c>).</summary>
+    public Conv2d Conv => conv;
 
-    /// <summary>The 1×1 convolution.</summary>
-    public Conv2d Conv => (Conv2d)parts[0];
+    /// <summary>The norm (<c>downsample.1</c>): a BatchNorm2d, a FrozenBatchNorm2d, or null in pre-activation blocks.</summary>
+    public nn.Module<Tensor, Tensor>? Norm => norm;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         using var scope = torch.NewDisposeScope();
-        var y = parts[0].call(Shortcuts.Subsample(input, Stride));
-        if (parts.Length > 1)
-        {
-            y = parts[1].call(y);
-        }
-
-        return y.MoveToOuterDisposeScope();
+        var y = Layers.Apply(conv, input);
+        return (norm is null ? y : norm.call(y)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -87,10 +74,8 @@ public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
-            foreach (var part in parts)
-            {
-                part.Dispose();
-            }
+            conv.Dispose();
+            norm?.Dispose();
         }
 
         base.Dispose(disposing);

@@ -1,0 +1,100 @@
+using System;
+using System.Buffers.Binary;
+using System.IO;
+
+namespace ResNetSharp;
+
+/// <summary>Stream helpers shared by the format readers: bounded reads whose failures become <see cref="InvalidDataException"/>.</summary>
+internal static class WeightStreams
+{
+    /// <summary>Returns <paramref name="stream"/> when it can seek; otherwise copies it into memory (growing with the bytes actually read, never with a size the data claims).</summary>
+    public static Stream EnsureSeekable(Stream stream, out Stream? owned)
+    {
+        if (stream.CanSeek)
+        {
+            owned = null;
+            return stream;
+        }
+
+        var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        memory.Position = 0;
+        owned = memory;
+        return memory;
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> or throws <see cref="InvalidDataException"/> naming what was being read.</summary>
+    public static void ReadExactly(Stream stream, Span<byte> buffer, string source, string what)
+    {
+        try
+        {
+            stream.ReadExactly(buffer);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw Bad(source, $"unexpected end of data while reading {what} (truncated file?)", ex);
+        }
+    }
+
+    public static ulong ReadUInt64LittleEndian(Stream stream, string source, string what)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        ReadExactly(stream, bytes, source, what);
+        return BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+    }
+
+    public static InvalidDataException Bad(string source, string problem, Exception? inner = null) =>
+        new($"{source}: {problem}", inner);
+}
+
+/// <summary>
+/// Writes a file atomically: the content goes to a temporary file in the same folder (so the rename cannot cross
+/// file systems), is flushed to disk, and only then renamed over the target. A failure at any point leaves the
+/// previous file as it was and removes the temporary file.
+/// </summary>
+internal static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write, Func<Stream, Stream>? wrapForTests = null)
+    {
+        string full = Path.GetFullPath(path);
+        string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no folder.", nameof(path));
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"Cannot save '{full}': folder '{directory}' does not exist.");
+        }
+
+        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                var target = wrapForTests?.Invoke(file) ?? file;
+                write(target);
+                target.Flush();
+                file.Flush(flushToDisk: true); // fsync: the rename must never expose a file whose bytes are still in the page cache only
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string temp)
+    {
+        try
+        {
+            File.Delete(temp);
+        }
+        catch (IOException)
+        {
+            // Best effort: the original exception is the one that matters.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

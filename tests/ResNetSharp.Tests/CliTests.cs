@@ -1,0 +1,93 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using FluentAssertions;
+using Xunit;
+
+namespace ResNetSharp.Tests;
+
+/// <summary>The <c>resnet</c> command's contract, run as a real process.</summary>
+public class CliTests
+{
+    internal static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
+        File.Exists(dll).Should().BeTrue("the CLI is built next to the tests");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.WaitForExit(300_000).Should().BeTrue("the CLI must finish");
+        // libtorch prints NNPACK start-up warnings on CPUs it does not support; they are not ours.
+        string err = string.Join('\n', stderr.Result.Split('\n').Where(l => !l.Contains("NNPACK", StringComparison.Ordinal) && l.Trim().Length > 0));
+        return (process.ExitCode, stdout.Result, err);
+    }
+
+    [Fact]
+    public void List_PrintsEveryRegisteredName()
+    {
+        var (code, stdout, _) = Run("list");
+        code.Should().Be(0);
+        // Other tests register "test_*" models in this process; the CLI process has only the built-in ones.
+        foreach (string name in ResNetFactory.Names.Where(n => !n.StartsWith("test_", StringComparison.Ordinal)))
+        {
+            stdout.Should().Contain(name);
+        }
+    }
+
+    [Fact]
+    public void SummaryJson_ResNet101V1_HasThePapersFigures()
+    {
+        var (code, stdout, stderr) = Run("summary", "resnet101", "--variant", "v1", "--json");
+        code.Should().Be(0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        root.GetProperty("name").GetString().Should().Be("resnet101");
+        root.GetProperty("weightedLayers").GetInt32().Should().Be(101);
+        root.GetProperty("parameters").GetInt64().Should().Be(44_549_160);
+        (root.GetProperty("multiplyAdds").GetInt64() / 1e9).Should().BeApproximately(7.5702, 0.0076);
+        var stages = root.GetProperty("stages").EnumerateArray().Where(s => s.GetProperty("name").GetString()!.StartsWith("layer", StringComparison.Ordinal)).ToList();
+        stages.Select(s => s.GetProperty("blocks").GetInt32()).Should().Equal(3, 4, 23, 3);
+        stages.Select(s => s.GetProperty("outputShape")[1].GetInt64()).Should().Equal(56, 28, 14, 7);
+    }
+
+    [Fact]
+    public void Summary_Table_HasTable1Rows()
+    {
+        var (code, stdout, _) = Run("summary", "resnet50", "--input", "224", "--classes", "10");
+        code.Should().Be(0);
+        stdout.Should().Contain("conv2_x").And.Contain("conv5_x").And.Contain("1 + 48 + 1 = 50").And.Contain("2048×7×7");
+    }
+
+    [Theory]
+    [InlineData("Unknown model 'resnet51'", "summary", "resnet51")]
+    [InlineData("too small", "summary", "resnet18", "--input", "8")]
+    [InlineData("Unknown variant", "summary", "resnet18", "--variant", "v3")]
+    [InlineData("Unrecognized", "summary", "resnet18", "--bogus")]
+    [InlineData("Unknown device", "forward", "resnet18", "--device", "tpu")]
+    public void BadInput_ExitsNonZeroWithOneClearLineOnStderr(string expected, params string[] args)
+    {
+        var (code, stdout, stderr) = Run(args);
+        code.Should().NotBe(0);
+        stderr.Split('\n').Should().ContainSingle().Which.Should().StartWith("resnet: error: ").And.Contain(expected);
+        stdout.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Forward_RunsAndReportsTheLogitShape()
+    {
+        var (code, stdout, stderr) = Run("forward", "resnet18", "--batch", "2", "--input", "64", "--device", "cpu", "--json");
+        code.Should().Be(0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        doc.RootElement.GetProperty("outputShape").EnumerateArray().Select(e => e.GetInt64()).Should().Equal(2, 1000);
+        doc.RootElement.GetProperty("milliseconds").GetDouble().Should().BePositive();
+    }
+}
