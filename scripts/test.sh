@@ -28,8 +28,8 @@ dotnet test tests/ResNetSharp.Tests/ResNetSharp.Tests.csproj -c Release --logger
   | grep -vE "^\s*Passed |NNPACK" | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-passed=$(grep -oE "^\s*Passed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1)
-failed=$(grep -oE "^\s*Failed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1)
+passed=$(grep -oE "^\s*Passed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1 || true)
+failed=$(grep -oE "^\s*Failed: [0-9]+" "$log" | grep -oE "[0-9]+" | tail -1 || true)
 rm -f "$log"
 if [ "$status" != "0" ]; then
   echo "dotnet test failed (exit $status)" >&2
