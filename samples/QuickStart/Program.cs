@@ -22,6 +22,6 @@ using (torch.no_grad())
 foreach (var name in ResNetFactory.Names)
 {
     using var m = ResNetFactory.Create(name);
-    var s = m.Summarize();
-    Console.WriteLine($"{name,-18} depth {s.LayerFormula,-18} {s.Parameters,12:N0} params  {ModelSummary.FormatMacs(s.MultiplyAdds)} mult-adds");
+    var s = m.Summarize(m.Table.Stem == StemKind.Cifar ? 32 : 224);
+    Console.WriteLine($"{name,-18} depth {s.LayerFormula,-18} {s.Parameters,12:N0} params  {ModelSummary.FormatMacs(s.MultiplyAdds),-10} mult-adds at {s.InputSize}²");
 }
