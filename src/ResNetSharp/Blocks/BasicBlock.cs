@@ -66,6 +66,15 @@ public sealed class BasicBlock : ResidualBlock
     public override BatchNorm2d LastNorm => bn2;
 
     /// <inheritdoc />
+    internal override IReadOnlyList<BatchNorm2d> ResidualNorms => new[] { bn1, bn2 };
+
+    /// <inheritdoc />
+    internal override Sequential? ProjectionModule => downsample;
+
+    /// <inheritdoc />
+    internal override ZeroPadShortcut? PadShortcut => shortcut;
+
+    /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);

@@ -92,6 +92,12 @@ public sealed class Bottleneck : ResidualBlock
     public override BatchNorm2d LastNorm => bn3;
 
     /// <inheritdoc />
+    internal override IReadOnlyList<BatchNorm2d> ResidualNorms => new[] { bn1, bn2, bn3 };
+
+    /// <inheritdoc />
+    internal override Sequential? ProjectionModule => downsample;
+
+    /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);

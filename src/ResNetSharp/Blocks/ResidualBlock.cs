@@ -60,6 +60,15 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     /// <summary>The last BatchNorm of the residual branch; zeroing its weight makes the block an identity map.</summary>
     public abstract BatchNorm2d LastNorm { get; }
 
+    /// <summary>The BatchNorms of the residual branch, one per entry of <see cref="ResidualConvs"/> (for BN folding).</summary>
+    internal abstract IReadOnlyList<BatchNorm2d> ResidualNorms { get; }
+
+    /// <summary>The projection shortcut (<c>downsample</c> = conv 1×1, BN), or null.</summary>
+    internal abstract Sequential? ProjectionModule { get; }
+
+    /// <summary>The option-A zero-pad shortcut, or null.</summary>
+    internal virtual ZeroPadShortcut? PadShortcut => null;
+
     /// <summary>Sets the weight of <see cref="LastNorm"/> to zero so the block starts as the identity (plus ReLU).</summary>
     public void ZeroInitResidual()
     {
