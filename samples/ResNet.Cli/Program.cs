@@ -6,4 +6,5 @@ var root = new RootCommand("resnet: build, inspect and run ResNets with ResNetSh
 root.Subcommands.Add(ListCommand.Create());
 root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return Cli.Run(root, args);
