@@ -43,7 +43,7 @@ def measure(name, mode, batch, size, threads, warmup, iterations):
     return {
         "name": name, "mode": "torchvision-" + mode, "batch": batch, "inputSize": size,
         "threads": torch.get_num_threads(), "device": "cpu", "warmup": warmup, "iterations": iterations,
-        "latencyMs": round(median, 2), "p90Ms": round(p90, 2),
+        "latencyMs": round(median, 2), "p90Ms": round(p90, 2), "minMs": round(times[0], 2),
         "imagesPerSecond": round(batch / (median / 1000), 3),
         # ru_maxrss is in KiB on Linux.
         "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

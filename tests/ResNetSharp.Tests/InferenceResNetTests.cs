@@ -40,11 +40,12 @@ public class InferenceResNetTests
     };
 
     [Theory]
-    [InlineData("resnet18", true)]
-    [InlineData("resnet50", true)]
-    [InlineData("resnext50_32x4d", true)]
-    [InlineData("resnet18", false)]
-    public void ForInference_NamedModel_MatchesEvalModel(string name, bool channelsLast)
+    [InlineData("resnet18", ActivationLayout.ChannelsLast)]
+    [InlineData("resnet50", ActivationLayout.ChannelsLast)]
+    [InlineData("resnext50_32x4d", ActivationLayout.ChannelsLast)]
+    [InlineData("resnet50", ActivationLayout.ChannelsFirst)]
+    [InlineData("resnet18", ActivationLayout.Auto)]
+    public void ForInference_NamedModel_MatchesEvalModel(string name, ActivationLayout layout)
     {
         using var scope = torch.NewDisposeScope();
         using var model = ResNetFactory.Create(name);
@@ -59,13 +60,13 @@ public class InferenceResNetTests
             expectedLogits = model.call(x);
         }
 
-        using var fast = model.ForInference(new InferenceOptions { ChannelsLast = channelsLast });
+        using var fast = model.ForInference(new InferenceOptions { Layout = layout, ChannelsLastMinBatch = 2 });
         var logits = fast.call(x);
         var features = fast.ForwardFeatures(x);
 
         AssertClose(logits, expectedLogits);
         AssertClose(features, expectedFeatures);
-        ChannelsLast.IsChannelsLast(features).Should().Be(channelsLast, "conv outputs keep the weights' layout");
+        ChannelsLast.IsChannelsLast(features).Should().Be(layout != ActivationLayout.ChannelsFirst, "conv outputs keep the input's layout");
         logits.requires_grad.Should().BeFalse();
     }
 
@@ -86,7 +87,7 @@ public class InferenceResNetTests
             expected = model.call(x);
         }
 
-        using var fast = model.ForInference();
+        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
         AssertClose(fast.call(x), expected);
     }
 
@@ -105,7 +106,7 @@ public class InferenceResNetTests
             expected = model.call(x);
         }
 
-        using var fast = model.ForInference(new InferenceOptions { UseInferenceMode = false });
+        using var fast = model.ForInference(new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
         AssertClose(fast.call(x), expected);
     }
 
@@ -120,7 +121,6 @@ public class InferenceResNetTests
         // Folded: no BatchNorm modules remain; every conv carries a bias.
         fast.modules().OfType<BatchNorm2d>().Should().BeEmpty();
         fast.modules().OfType<FusedConv2d>().Should().HaveCount(1 + 16 * 3 + 4);
-        ChannelsLast.IsChannelsLast(fast.Stem.Weight).Should().BeTrue();
     }
 
     [Fact]
@@ -149,6 +149,16 @@ public class InferenceResNetTests
         using var tooSmall = torch.randn(1, 3, 2, 2);
         fast.Invoking(f => f.call(wrongChannels)).Should().Throw<ArgumentException>().WithMessage("*3×H×W*");
         fast.Invoking(f => f.call(tooSmall)).Should().Throw<ArgumentException>().WithMessage("*too small*");
+    }
+
+    [Fact]
+    public void AutoLayout_SwitchesAtTheConfiguredBatch()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = new ResNet(Cifar20);
+        using var fast = model.ForInference(new InferenceOptions { ChannelsLastMinBatch = 3 });
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(2, 3, 16, 16))).Should().BeFalse();
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(3, 3, 16, 16))).Should().BeTrue();
     }
 
     [Fact]

@@ -19,8 +19,8 @@ internal static class BenchCommand
 {
     /// <summary>One measured configuration; the JSON field names are the contract of <c>--json</c>.</summary>
     internal sealed record Result(
-        string Name, string Mode, int Batch, int InputSize, int Threads, string Device, bool TunedAllocator,
-        int Warmup, int Iterations, double LatencyMs, double P90Ms, double ImagesPerSecond, double PeakRssMiB);
+        string Name, string Mode, int Batch, int InputSize, int Threads, string Device, bool TunedAllocator, string Layout,
+        int Warmup, int Iterations, double LatencyMs, double P90Ms, double MinMs, double ImagesPerSecond, double PeakRssMiB);
 
     public static Command Create()
     {
@@ -34,13 +34,14 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations per configuration.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
+        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw or nhwc.", DefaultValueFactory = _ => "auto" };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
         var child = new Option<string?>("--child-mode") { Hidden = true };
         var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, tune, inProcess, json, child,
+            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, layout, tune, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -60,7 +61,8 @@ internal static class BenchCommand
                 throw new ArgumentException($"Unknown model '{model}'. Registered names: {string.Join(", ", ResNetFactory.Names)}.");
             }
 
-            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune));
+            string layoutName = parse.GetValue(layout) ?? "auto";
+            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune), ParseLayout(layoutName));
             if (parse.GetValue(child) is { } childMode)
             {
                 // Child process: one configuration, one compact JSON line for the parent.
@@ -119,7 +121,15 @@ internal static class BenchCommand
 
     private static readonly JsonSerializerOptions CompactJson = new(Cli.Json) { WriteIndented = false };
 
-    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune);
+    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout);
+
+    private static ActivationLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => ActivationLayout.Auto,
+        "nchw" or "channels-first" => ActivationLayout.ChannelsFirst,
+        "nhwc" or "channels-last" => ActivationLayout.ChannelsLast,
+        _ => throw new ArgumentException($"--layout must be auto, nchw or nhwc, got '{text}'."),
+    };
 
     private static List<int> ParseBatches(string? text)
     {
@@ -148,7 +158,8 @@ internal static class BenchCommand
         }
 
         foreach (var a in new[] { "bench", s.Model, "--batch", batch.ToString(), "--input", s.Size.ToString(), "--device", s.Device,
-                     "--iterations", s.Iterations.ToString(), "--warmup", s.Warmup.ToString(), "--child-mode", mode })
+                     "--iterations", s.Iterations.ToString(), "--warmup", s.Warmup.ToString(), "--child-mode", mode,
+                     "--layout", s.Layout switch { ActivationLayout.ChannelsFirst => "nchw", ActivationLayout.ChannelsLast => "nhwc", _ => "auto" } })
         {
             psi.ArgumentList.Add(a);
         }
@@ -201,8 +212,9 @@ internal static class BenchCommand
                 };
                 break;
             case "optimized":
-                var fast = model.ForInference();
+                var fast = model.ForInference(new InferenceOptions { Layout = s.Layout });
                 owned = fast;
+                model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
                 step = () => fast.call(x).Dispose();
                 break;
             case "train":
@@ -247,8 +259,9 @@ internal static class BenchCommand
             Array.Sort(times);
             double median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
             double p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
-            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, s.Warmup, s.Iterations,
-                Math.Round(median, 2), Math.Round(p90, 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1));
+            string usedLayout = mode != "optimized" ? "nchw" : new InferenceOptions { Layout = s.Layout }.UsesChannelsLast(batch) ? "nhwc" : "nchw";
+            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, usedLayout, s.Warmup, s.Iterations,
+                Math.Round(median, 2), Math.Round(p90, 2), Math.Round(times[0], 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1));
         }
         finally
         {

@@ -8,8 +8,8 @@ namespace ResNetSharp;
 
 /// <summary>
 /// A convolution with its BatchNorm folded in: w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε), optionally followed by an
-/// in-place ReLU. Weights are stored channels-last when asked, so oneDNN picks its NHWC kernels and the output stays
-/// channels-last.
+/// in-place ReLU. A channels-last input gives a channels-last output (1×1 convs then run as one matrix product over
+/// the pixels); an NCHW input gives an NCHW output.
 /// </summary>
 public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 {
@@ -21,7 +21,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     private readonly long groups;
     private readonly Tensor? pointwise;
 
-    internal FusedConv2d(Conv2d conv, BatchNorm2d norm, bool relu, bool channelsLast)
+    internal FusedConv2d(Conv2d conv, BatchNorm2d norm, bool relu)
         : base(nameof(FusedConv2d))
     {
         ArgumentNullException.ThrowIfNull(conv);
@@ -60,14 +60,14 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 
             w = w.to(dtype);
             // Owned by this module, not by whatever dispose scope the caller happens to be in.
-            weight = (channelsLast ? ChannelsLast.ToChannelsLast(w) : w.contiguous()).DetachFromDisposeScope();
+            weight = w.contiguous().DetachFromDisposeScope();
             bias = b.to(dtype).contiguous().DetachFromDisposeScope();
         }
 
         // A 1×1 conv on channels-last activations is a matrix product over the N·H·W pixel rows. Running it as
         // addmm is what oneDNN would do anyway, and it sidesteps a libtorch 2.10 CPU bug: channels-last 1×1
         // convolutions with 512 or more output channels and batch > 1 return wrong values (and can corrupt memory).
-        if (channelsLast && weight.shape[2] == 1 && weight.shape[3] == 1 && groups == 1 && padding.All(p => p == 0))
+        if (weight.shape[2] == 1 && weight.shape[3] == 1 && groups == 1 && padding.All(p => p == 0))
         {
             pointwise = weight.reshape(weight.shape[0], weight.shape[1]).t().DetachFromDisposeScope();
         }
@@ -82,7 +82,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     /// <summary>Output channels.</summary>
     public long OutChannels { get; }
 
-    /// <summary>The folded weight (out × in/groups × kh × kw; channels-last strides when so built).</summary>
+    /// <summary>The folded weight (out × in/groups × kh × kw, contiguous).</summary>
     public Tensor Weight => weight;
 
     /// <summary>The folded bias (out).</summary>
@@ -91,9 +91,9 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     /// <summary>conv(x, w', b'), then ReLU in place when <see cref="Relu"/>.</summary>
     public override Tensor forward(Tensor input)
     {
-        var y = pointwise is null
-            ? nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)
-            : Pointwise(input);
+        var y = pointwise is not null && ChannelsLast.IsChannelsLast(input)
+            ? Pointwise(input)
+            : nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups);
         return Relu ? y.relu_() : y;
     }
 

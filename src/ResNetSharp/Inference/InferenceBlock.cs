@@ -20,7 +20,7 @@ public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
     private readonly long padChannels;
     private readonly ShortcutOption shortcut;
 
-    internal InferenceBlock(ResidualBlock source, bool channelsLast)
+    internal InferenceBlock(ResidualBlock source)
         : base(source.GetName())
     {
         var sourceConvs = source.ResidualConvs;
@@ -28,7 +28,7 @@ public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
         convs = new FusedConv2d[sourceConvs.Count];
         for (int i = 0; i < convs.Length; i++)
         {
-            convs[i] = new FusedConv2d(sourceConvs[i], sourceNorms[i], relu: i < convs.Length - 1, channelsLast);
+            convs[i] = new FusedConv2d(sourceConvs[i], sourceNorms[i], relu: i < convs.Length - 1);
             register_module($"conv{i + 1}", convs[i]);
         }
 
@@ -40,7 +40,7 @@ public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
                 throw new ArgumentException($"ForInference: block '{source.GetName()}' has a downsample that is not (Conv2d, BatchNorm2d).");
             }
 
-            downsample = new FusedConv2d(pconv, pnorm, relu: false, channelsLast);
+            downsample = new FusedConv2d(pconv, pnorm, relu: false);
             register_module("downsample", downsample);
         }
         else if (source.PadShortcut is { } pad)

@@ -1,13 +1,30 @@
 namespace ResNetSharp;
 
+/// <summary>Memory layout of the activations inside <see cref="InferenceResNet"/>.</summary>
+public enum ActivationLayout
+{
+    /// <summary>
+    /// Channels-last for batches of at least <see cref="InferenceOptions.ChannelsLastMinBatch"/>, channels-first
+    /// below. oneDNN's NHWC kernels win on large batches, but they re-pack every weight on every call, which
+    /// dominates at batch 1, where the NCHW kernels are faster.
+    /// </summary>
+    Auto,
+
+    /// <summary>Always N×C×H×W contiguous (PyTorch's default).</summary>
+    ChannelsFirst,
+
+    /// <summary>Always channels-last (NHWC memory, N×C×H×W shape).</summary>
+    ChannelsLast,
+}
+
 /// <summary>How <see cref="InferenceExtensions.ForInference"/> builds the optimised, eval-only network.</summary>
 public sealed record InferenceOptions
 {
-    /// <summary>
-    /// Store weights and keep activations in channels-last (NHWC) layout, which oneDNN's CPU convolutions run
-    /// fastest on. Inputs in NCHW are converted once at the start; the logits are unaffected. Default true.
-    /// </summary>
-    public bool ChannelsLast { get; init; } = true;
+    /// <summary>Activation layout; default <see cref="ActivationLayout.Auto"/>.</summary>
+    public ActivationLayout Layout { get; init; } = ActivationLayout.Auto;
+
+    /// <summary>Smallest batch that <see cref="ActivationLayout.Auto"/> runs channels-last. Default 4.</summary>
+    public int ChannelsLastMinBatch { get; init; } = 4;
 
     /// <summary>
     /// Run forward under <c>torch.inference_mode()</c> (no autograd graph, no version counters). The outputs are
@@ -15,4 +32,12 @@ public sealed record InferenceOptions
     /// backward pass. False uses <c>torch.no_grad()</c> instead. Default true.
     /// </summary>
     public bool UseInferenceMode { get; init; } = true;
+
+    /// <summary>True when a batch of <paramref name="batch"/> images runs channels-last under these options.</summary>
+    public bool UsesChannelsLast(long batch) => Layout switch
+    {
+        ActivationLayout.ChannelsLast => true,
+        ActivationLayout.ChannelsFirst => false,
+        _ => batch >= ChannelsLastMinBatch,
+    };
 }

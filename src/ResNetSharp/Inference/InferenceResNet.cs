@@ -8,7 +8,8 @@ namespace ResNetSharp;
 
 /// <summary>
 /// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="InferenceExtensions.ForInference"/>):
-/// every BatchNorm is folded into the conv before it, weights and activations are channels-last, ReLU and the
+/// every BatchNorm is folded into the conv before it, activations are channels-last (for batches where that is
+/// faster, see <see cref="InferenceOptions.Layout"/>), ReLU and the
 /// residual add run in place, no autograd state is kept, and each block's intermediates are freed as soon as they
 /// are dead. Outputs equal the source model's in eval mode (to float32 rounding). The copy owns its own weights:
 /// later changes to the source model do not reach it, and either can be disposed independently.
@@ -31,12 +32,12 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         NumClasses = source.NumClasses;
         FeatureChannels = source.FeatureChannels;
 
-        conv1 = new FusedConv2d(source.Stem, source.StemNorm, relu: true, options.ChannelsLast);
+        conv1 = new FusedConv2d(source.Stem, source.StemNorm, relu: true);
         register_module("conv1", conv1);
         maxPool = source.StemPool is not null;
         foreach (var stage in source.Stages)
         {
-            var blocks = stage.Blocks.Select(b => new InferenceBlock(b, options.ChannelsLast)).ToArray();
+            var blocks = stage.Blocks.Select(b => new InferenceBlock(b)).ToArray();
             register_module(stage.Name, nn.ModuleList(blocks));
             stages.Add(blocks);
         }
@@ -79,7 +80,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     /// <summary>The blocks of each stage, in order.</summary>
     public IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
 
-    /// <summary>Stem and all stages: the last feature map (channels-last strides when so built).</summary>
+    /// <summary>Stem and all stages: the last feature map (channels-last strides when the batch runs channels-last).</summary>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W (floating point, H, W ≥ <see cref="MinInputSize"/>).</exception>
     public Tensor ForwardFeatures(Tensor input)
     {
@@ -107,7 +108,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 
     private Tensor Features(Tensor input)
     {
-        Tensor x = Options.ChannelsLast ? ChannelsLast.ToChannelsLast(input) : input.alias();
+        Tensor x = Options.UsesChannelsLast(input.shape[0]) ? ChannelsLast.ToChannelsLast(input) : input.contiguous();
         Tensor y = conv1.call(x);
         x.Dispose();
         if (maxPool)
@@ -175,11 +176,11 @@ public static class InferenceExtensions
 {
     /// <summary>
     /// Builds an optimised, eval-only copy of <paramref name="model"/>: BatchNorm folded into the convs (using the
-    /// running statistics, i.e. eval semantics whatever the model's training flag), channels-last weights and
-    /// activations, in-place ReLU/add, no autograd. The source model is not changed.
+    /// running statistics, i.e. eval semantics whatever the model's training flag), channels-last activations
+    /// (see <see cref="InferenceOptions.Layout"/>), in-place ReLU/add, no autograd. The source model is not changed.
     /// </summary>
     /// <param name="model">The network to copy.</param>
-    /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (channels-last, inference mode).</param>
+    /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (auto layout, inference mode).</param>
     /// <exception cref="ArgumentException">The model has a layer that cannot be folded (e.g. a BatchNorm without running stats).</exception>
     public static InferenceResNet ForInference(this ResNet model, InferenceOptions? options = null)
     {
