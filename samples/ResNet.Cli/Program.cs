@@ -8,4 +8,5 @@ root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return Cli.Run(root, args);

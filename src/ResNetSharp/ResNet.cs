@@ -209,6 +209,12 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The stem convolution (<c>conv1</c>).</summary>
     public Conv2d Stem => conv1;
 
+    /// <summary>The stem BatchNorm (<c>bn1</c>), for BN folding.</summary>
+    internal nn.Module<Tensor, Tensor>? StemNorm => bn1;
+
+    /// <summary>The stem max pool (ImageNet stem only), or null.</summary>
+    internal MaxPool2d? StemPool => maxpool;
+
     /// <summary>The classifier (<c>fc</c>).</summary>
     public Linear Classifier => fc;
 

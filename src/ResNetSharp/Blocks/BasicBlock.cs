@@ -74,6 +74,15 @@ public sealed class BasicBlock : ResidualBlock
     public override nn.Module<Tensor, Tensor> LastNorm => bn2;
 
     /// <inheritdoc />
+    internal override IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms => new[] { bn1, bn2 };
+
+    /// <inheritdoc />
+    internal override ProjectionShortcut? ProjectionModule => downsample;
+
+    /// <inheritdoc />
+    internal override ZeroPadShortcut? PadShortcut => shortcut;
+
+    /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);

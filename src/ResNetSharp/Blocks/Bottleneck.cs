@@ -99,6 +99,12 @@ public sealed class Bottleneck : ResidualBlock
     public override nn.Module<Tensor, Tensor> LastNorm => bn3;
 
     /// <inheritdoc />
+    internal override IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms => new[] { bn1, bn2, bn3 };
+
+    /// <inheritdoc />
+    internal override ProjectionShortcut? ProjectionModule => downsample;
+
+    /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         CheckInput(input);

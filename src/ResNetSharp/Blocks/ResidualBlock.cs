@@ -96,6 +96,15 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     /// </summary>
     public abstract nn.Module<Tensor, Tensor> LastNorm { get; }
 
+    /// <summary>The norms of the residual branch, one per entry of <see cref="ResidualConvs"/> (for BN folding).</summary>
+    internal abstract IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms { get; }
+
+    /// <summary>The projection shortcut (<c>downsample</c> = conv 1×1, BN), or null.</summary>
+    internal abstract ProjectionShortcut? ProjectionModule { get; }
+
+    /// <summary>The option-A zero-pad shortcut, or null.</summary>
+    internal virtual ZeroPadShortcut? PadShortcut => null;
+
     /// <summary>
     /// Makes the residual branch output zero so the block starts as the identity (plus ReLU): zeroes the weight of
     /// <see cref="LastNorm"/>, or of the last convolution in a pre-activation block (whose branch ends in a conv).

@@ -1,0 +1,295 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ResNetSharp.Cli.Commands;
+
+/// <summary>
+/// <c>resnet bench</c>: times plain vs optimised inference (and optionally a training step) per batch size. Each
+/// configuration runs in a fresh child process by default, so its peak RSS (VmHWM) is its own.
+/// </summary>
+internal static class BenchCommand
+{
+    /// <summary>One measured configuration; the JSON field names are the contract of <c>--json</c>.</summary>
+    internal sealed record Result(
+        string Name, string Mode, int Batch, int InputSize, int Threads, string Device, bool TunedAllocator, string Layout,
+        int Warmup, int Iterations, double LatencyMs, double P90Ms, double MinMs, double ImagesPerSecond, double PeakRssMiB);
+
+    public static Command Create()
+    {
+        var name = new Argument<string>("name") { Description = "A registered model name (see 'resnet list')." };
+        var batch = new Option<string>("--batch") { Description = "Comma-separated batch sizes.", DefaultValueFactory = _ => "1,16" };
+        var input = new Option<int>("--input") { Description = "Input height and width.", DefaultValueFactory = _ => 224 };
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
+        var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForInference())." };
+        var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
+        var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step)." };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var iterations = new Option<int>("--iterations") { Description = "Timed iterations per configuration.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
+        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw or nhwc.", DefaultValueFactory = _ => "auto" };
+        var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
+        var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
+        var child = new Option<string?>("--child-mode") { Hidden = true };
+        var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
+        {
+            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, layout, tune, inProcess, json, child,
+        };
+
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var batches = ParseBatches(parse.GetValue(batch));
+            int size = parse.GetValue(input);
+            int iters = parse.GetValue(iterations);
+            int warm = parse.GetValue(warmup);
+            if (size < 1 || iters < 1 || warm < 0)
+            {
+                throw new ArgumentException($"--input and --iterations must be ≥ 1 and --warmup ≥ 0, got {size}, {iters}, {warm}.");
+            }
+
+            string model = parse.GetValue(name)!;
+            if (!ResNetFactory.IsRegistered(model))
+            {
+                throw new ArgumentException($"Unknown model '{model}'. Registered names: {string.Join(", ", ResNetFactory.Names)}.");
+            }
+
+            string layoutName = parse.GetValue(layout) ?? "auto";
+            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune), ParseLayout(layoutName));
+            if (parse.GetValue(child) is { } childMode)
+            {
+                // Child process: one configuration, one compact JSON line for the parent.
+                var single = Measure(settings, childMode, batches[0]);
+                Console.WriteLine(JsonSerializer.Serialize(single, CompactJson));
+                return 0;
+            }
+
+            var modes = new List<string>();
+            if (parse.GetValue(plain))
+            {
+                modes.Add("plain");
+            }
+
+            if (parse.GetValue(optimized))
+            {
+                modes.Add("optimized");
+            }
+
+            if (parse.GetValue(train))
+            {
+                modes.Add("train");
+            }
+
+            if (modes.Count == 0)
+            {
+                modes.AddRange(new[] { "plain", "optimized" });
+            }
+
+            bool asJson = parse.GetValue(json);
+            if (!asJson)
+            {
+                Console.WriteLine($"{"model",-18} {"mode",-10} {"batch",5} {"input",5} {"thr",3} {"median ms",10} {"p90 ms",10} {"images/s",9} {"peak RSS MiB",13}");
+            }
+
+            foreach (int b in batches)
+            {
+                foreach (var mode in modes)
+                {
+                    var r = parse.GetValue(inProcess) ? Measure(settings, mode, b) : MeasureInChild(settings, mode, b);
+                    if (asJson)
+                    {
+                        Console.WriteLine(JsonSerializer.Serialize(r, CompactJson));
+                    }
+                    else
+                    {
+                        Console.WriteLine($"{r.Name,-18} {r.Mode,-10} {r.Batch,5} {r.InputSize,5} {r.Threads,3} {r.LatencyMs,10:F1} {r.P90Ms,10:F1} {r.ImagesPerSecond,9:F2} {r.PeakRssMiB,13:F0}");
+                    }
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static readonly JsonSerializerOptions CompactJson = new(Cli.Json) { WriteIndented = false };
+
+    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout);
+
+    private static ActivationLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => ActivationLayout.Auto,
+        "nchw" or "channels-first" => ActivationLayout.ChannelsFirst,
+        "nhwc" or "channels-last" => ActivationLayout.ChannelsLast,
+        _ => throw new ArgumentException($"--layout must be auto, nchw or nhwc, got '{text}'."),
+    };
+
+    private static List<int> ParseBatches(string? text)
+    {
+        var parts = (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var result = new List<int>();
+        foreach (var p in parts)
+        {
+            if (!int.TryParse(p, out int b) || b < 1)
+            {
+                throw new ArgumentException($"--batch expects comma-separated positive integers such as 1,16; got '{text}'.");
+            }
+
+            result.Add(b);
+        }
+
+        return result.Count > 0 ? result : throw new ArgumentException("--batch needs at least one batch size, e.g. 1,16.");
+    }
+
+    private static Result MeasureInChild(Settings s, string mode, int batch)
+    {
+        string exe = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this program's path to start a child process; use --in-process.");
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        {
+            psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+
+        foreach (var a in new[] { "bench", s.Model, "--batch", batch.ToString(), "--input", s.Size.ToString(), "--device", s.Device,
+                     "--iterations", s.Iterations.ToString(), "--warmup", s.Warmup.ToString(), "--child-mode", mode,
+                     "--layout", s.Layout switch { ActivationLayout.ChannelsFirst => "nchw", ActivationLayout.ChannelsLast => "nhwc", _ => "auto" } })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (s.Threads is { } t)
+        {
+            psi.ArgumentList.Add("--threads");
+            psi.ArgumentList.Add(t.ToString());
+        }
+
+        if (s.Tune)
+        {
+            psi.ArgumentList.Add("--tune-allocator");
+        }
+
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {exe}.");
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"The benchmark child for {mode}, batch {batch} failed (exit {process.ExitCode}): {stderr.Result.Trim()}");
+        }
+
+        string line = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+        return JsonSerializer.Deserialize<Result>(line, CompactJson) ?? throw new InvalidOperationException($"The benchmark child printed no result: {stdout}");
+    }
+
+    private static Result Measure(Settings s, string mode, int batch)
+    {
+        bool tuned = s.Tune && AllocatorTuning.Apply();
+        if (s.Threads is { } t)
+        {
+            TorchThreads.SetIntraOp(t);
+        }
+
+        var dev = TorchDevices.Resolve(s.Device);
+        using var model = ResNetFactory.Create(s.Model, new ResNetOptions { Device = dev });
+        using var x = torch.randn(new long[] { batch, model.Options.InChannels, s.Size, s.Size }, device: dev);
+        Action step;
+        IDisposable? owned = null;
+        switch (mode)
+        {
+            case "plain":
+                model.eval();
+                step = () =>
+                {
+                    using var noGrad = torch.no_grad();
+                    model.call(x).Dispose();
+                };
+                break;
+            case "optimized":
+                var fast = model.ForInference(new InferenceOptions { Layout = s.Layout });
+                owned = fast;
+                model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
+                step = () => fast.call(x).Dispose();
+                break;
+            case "train":
+                model.train();
+                var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
+                // Random labels, fixed for the run, are fine for timing.
+                var labels = torch.randint(model.NumClasses, new long[] { batch }, device: dev);
+                owned = new CompositeDisposable(optimizer, labels);
+                step = () =>
+                {
+                    using var scope = torch.NewDisposeScope();
+                    optimizer.zero_grad();
+                    var loss = nn.functional.cross_entropy(model.call(x), labels);
+                    loss.backward();
+                    optimizer.step();
+                };
+                break;
+            default:
+                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized or train.");
+        }
+
+        try
+        {
+            for (int i = 0; i < s.Warmup; i++)
+            {
+                step();
+            }
+
+            var times = new double[s.Iterations];
+            for (int i = 0; i < times.Length; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                step();
+                if (dev.type == DeviceType.CUDA)
+                {
+                    torch.cuda.synchronize();
+                }
+
+                times[i] = watch.Elapsed.TotalMilliseconds;
+            }
+
+            Array.Sort(times);
+            double median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
+            double p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
+            string usedLayout = mode != "optimized" ? "nchw" : new InferenceOptions { Layout = s.Layout }.UsesChannelsLast(batch) ? "nhwc" : "nchw";
+            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, usedLayout, s.Warmup, s.Iterations,
+                Math.Round(median, 2), Math.Round(p90, 2), Math.Round(times[0], 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1));
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
+    private sealed class CompositeDisposable(params IDisposable[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items)
+            {
+                item.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The process's peak resident set (VmHWM) in MiB; 0 where /proc is not available.</summary>
+    private static double PeakRssMiB()
+    {
+        const string status = "/proc/self/status";
+        if (!File.Exists(status))
+        {
+            return 0;
+        }
+
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+    }
+}

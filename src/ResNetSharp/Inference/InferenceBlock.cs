@@ -1,0 +1,120 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ResNetSharp;
+
+/// <summary>
+/// A residual block (basic, bottleneck or grouped) with BatchNorm folded into each conv: the residual branch is
+/// <c>conv1 … convK</c> (ReLU fused after all but the last), the shortcut is the identity, a folded 1×1 projection
+/// (<c>downsample</c>) or option A's zero-padded identity; y = ReLU(F(x) + shortcut(x)) computed in place.
+/// </summary>
+public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly FusedConv2d[] convs;
+    private readonly FusedConv2d? downsample;
+    private readonly long padStride;
+    private readonly long padChannels;
+    private readonly ShortcutOption shortcut;
+
+    internal InferenceBlock(ResidualBlock source)
+        : base(source.GetName())
+    {
+        var sourceConvs = source.ResidualConvs;
+        var sourceNorms = source.ResidualNorms;
+        convs = new FusedConv2d[sourceConvs.Count];
+        for (int i = 0; i < convs.Length; i++)
+        {
+            convs[i] = new FusedConv2d(sourceConvs[i], sourceNorms[i], relu: i < convs.Length - 1);
+            register_module($"conv{i + 1}", convs[i]);
+        }
+
+        if (source.ProjectionModule is { } projection)
+        {
+            downsample = new FusedConv2d(projection.Conv, projection.Norm, relu: false);
+            register_module("downsample", downsample);
+        }
+        else if (source.PadShortcut is { } pad)
+        {
+            padStride = pad.Stride;
+            padChannels = pad.OutChannels - pad.InChannels;
+        }
+
+        shortcut = source.Shortcut;
+        InChannels = source.InChannels;
+        OutChannels = source.OutChannels;
+    }
+
+    /// <summary>Channels the block expects.</summary>
+    public long InChannels { get; }
+
+    /// <summary>Channels the block produces.</summary>
+    public long OutChannels { get; }
+
+    /// <summary>The folded convolutions of the residual branch, in order.</summary>
+    public IReadOnlyList<FusedConv2d> ResidualConvs => convs;
+
+    /// <summary>True when the shortcut is a folded 1×1 projection.</summary>
+    public bool HasProjection => downsample is not null;
+
+    /// <summary>Runs the block; the input is left alive (the caller owns it).</summary>
+    public override Tensor forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using var alias = input.alias();
+        return Run(alias, consumeInput: true);
+    }
+
+    /// <summary>
+    /// Runs the block. With <paramref name="consumeInput"/> the input is disposed as soon as it is dead (after the
+    /// first conv and the projection have read it, or after the identity add), so at most the input, the branch's
+    /// live activation and the shortcut exist at once.
+    /// </summary>
+    internal Tensor Run(Tensor x, bool consumeInput)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor y = convs[0].call(x);
+        Tensor? identity = null;
+        if (downsample is not null)
+        {
+            identity = downsample.call(x);
+        }
+        else if (padChannels > 0 || padStride > 1)
+        {
+            using var sub = padStride > 1 ? x[.., .., TensorIndex.Slice(null, null, padStride), TensorIndex.Slice(null, null, padStride)] : x.alias();
+            identity = padChannels > 0 ? nn.functional.pad(sub, new long[] { 0, 0, 0, 0, 0, padChannels }) : sub.contiguous();
+        }
+
+        bool needInput = shortcut != ShortcutOption.None && identity is null;
+        if (consumeInput && !needInput)
+        {
+            x.Dispose();
+        }
+
+        for (int i = 1; i < convs.Length; i++)
+        {
+            var next = convs[i].call(y);
+            y.Dispose();
+            y = next;
+        }
+
+        if (identity is not null)
+        {
+            y.add_(identity);
+            identity.Dispose();
+        }
+        else if (needInput)
+        {
+            y.add_(x);
+            if (consumeInput)
+            {
+                x.Dispose();
+            }
+        }
+
+        return y.relu_().MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ResNetSharp;
+
+/// <summary>
+/// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="InferenceExtensions.ForInference"/>):
+/// every BatchNorm is folded into the conv before it, activations are channels-last (for batches where that is
+/// faster, see <see cref="InferenceOptions.Layout"/>), ReLU and the
+/// residual add run in place, no autograd state is kept, and each block's intermediates are freed as soon as they
+/// are dead. Outputs equal the source model's in eval mode (to float32 rounding). The copy owns its own weights:
+/// later changes to the source model do not reach it, and either can be disposed independently.
+/// </summary>
+public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
+{
+    private readonly FusedConv2d conv1;
+    private readonly bool maxPool;
+    private readonly List<InferenceBlock[]> stages = new();
+    private readonly Tensor fcWeight;
+    private readonly Tensor fcBias;
+
+    internal InferenceResNet(ResNet source, InferenceOptions options)
+        : base(source.ModelName + "_inference")
+    {
+        if (source.Table.PreActivation)
+        {
+            // BN → ReLU → conv: the norm precedes its conv with a ReLU in between, so it cannot be folded into it.
+            throw new ArgumentException(
+                $"ForInference: {source.ModelName} is a pre-activation network, whose BatchNorms come before their convolutions " +
+                "and cannot be folded; run the model itself in eval mode under torch.no_grad().", nameof(source));
+        }
+
+        Options = options;
+        ModelName = source.ModelName;
+        InChannels = source.Options.InChannels;
+        MinInputSize = source.MinInputSize;
+        NumClasses = source.NumClasses;
+        FeatureChannels = source.FeatureChannels;
+
+        conv1 = new FusedConv2d(source.Stem, source.StemNorm, relu: true);
+        register_module("conv1", conv1);
+        maxPool = source.StemPool is not null;
+        foreach (var stage in source.Stages)
+        {
+            var blocks = stage.Blocks.Select(b => new InferenceBlock(b)).ToArray();
+            register_module(stage.Name, nn.ModuleList(blocks));
+            stages.Add(blocks);
+        }
+
+        using (torch.no_grad())
+        {
+            // Owned by this module, not by whatever dispose scope the caller happens to be in.
+            fcWeight = source.Classifier.weight!.detach().clone().DetachFromDisposeScope();
+            fcBias = (source.Classifier.bias is null
+                ? torch.zeros(NumClasses, dtype: fcWeight.dtype, device: fcWeight.device)
+                : source.Classifier.bias.detach().clone()).DetachFromDisposeScope();
+        }
+
+        register_buffer("fc_weight", fcWeight);
+        register_buffer("fc_bias", fcBias);
+        eval();
+    }
+
+    /// <summary>The options it was built with.</summary>
+    public InferenceOptions Options { get; }
+
+    /// <summary>The source model's name.</summary>
+    public string ModelName { get; }
+
+    /// <summary>Input channels expected.</summary>
+    public int InChannels { get; }
+
+    /// <summary>Smallest input height/width accepted (the output stride).</summary>
+    public int MinInputSize { get; }
+
+    /// <summary>Outputs of the classifier.</summary>
+    public int NumClasses { get; }
+
+    /// <summary>Channels of the last feature map.</summary>
+    public long FeatureChannels { get; }
+
+    /// <summary>The stem conv with its BN folded in.</summary>
+    public FusedConv2d Stem => conv1;
+
+    /// <summary>The blocks of each stage, in order.</summary>
+    public IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
+
+    /// <summary>Stem and all stages: the last feature map (channels-last strides when the batch runs channels-last).</summary>
+    /// <exception cref="ArgumentException">The input is not N × InChannels × H × W (floating point, H, W ≥ <see cref="MinInputSize"/>).</exception>
+    public Tensor ForwardFeatures(Tensor input)
+    {
+        CheckInput(input);
+        using var mode = EnterMode();
+        using var scope = torch.NewDisposeScope();
+        var y = Features(input);
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The logits, N × NumClasses.</summary>
+    /// <exception cref="ArgumentException">The input is not N × InChannels × H × W (floating point, H, W ≥ <see cref="MinInputSize"/>).</exception>
+    public override Tensor forward(Tensor input)
+    {
+        CheckInput(input);
+        using var mode = EnterMode();
+        using var scope = torch.NewDisposeScope();
+        var features = Features(input);
+        var pooled = features.mean(new long[] { 2, 3 });
+        features.Dispose();
+        var logits = nn.functional.linear(pooled, fcWeight, fcBias);
+        pooled.Dispose();
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    private Tensor Features(Tensor input)
+    {
+        Tensor x = Options.UsesChannelsLast(input.shape[0]) ? ChannelsLast.ToChannelsLast(input) : input.contiguous();
+        Tensor y = conv1.call(x);
+        x.Dispose();
+        if (maxPool)
+        {
+            var pooled = nn.functional.max_pool2d(y, new long[] { 3, 3 }, new long[] { 2, 2 }, new long[] { 1, 1 });
+            y.Dispose();
+            y = pooled;
+        }
+
+        foreach (var stage in stages)
+        {
+            foreach (var block in stage)
+            {
+                y = block.Run(y, consumeInput: true);
+            }
+        }
+
+        return y;
+    }
+
+    private IDisposable EnterMode() => Options.UseInferenceMode ? torch.inference_mode() : torch.no_grad();
+
+    private void CheckInput(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.dim() != 4 || input.shape[1] != InChannels)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: expected an input N×{InChannels}×H×W, got shape [{string.Join(", ", input.shape)}].", nameof(input));
+        }
+
+        if (input.shape[2] < MinInputSize || input.shape[3] < MinInputSize)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: input {input.shape[2]}×{input.shape[3]} is too small; expected at least {MinInputSize}×{MinInputSize}.", nameof(input));
+        }
+
+        if (input.dtype != fcWeight.dtype)
+        {
+            throw new ArgumentException($"{ModelName}: expected a {fcWeight.dtype} input (the weights' dtype), got {input.dtype}.", nameof(input));
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            conv1.Dispose();
+            foreach (var block in stages.SelectMany(s => s))
+            {
+                block.Dispose();
+            }
+
+            fcWeight.Dispose();
+            fcBias.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Entry point of the inference mode.</summary>
+public static class InferenceExtensions
+{
+    /// <summary>
+    /// Builds an optimised, eval-only copy of <paramref name="model"/>: BatchNorm folded into the convs (using the
+    /// running statistics, i.e. eval semantics whatever the model's training flag), channels-last activations
+    /// (see <see cref="InferenceOptions.Layout"/>), in-place ReLU/add, no autograd. The source model is not changed.
+    /// </summary>
+    /// <param name="model">The network to copy.</param>
+    /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (auto layout, inference mode).</param>
+    /// <exception cref="ArgumentException">The model has a layer that cannot be folded (e.g. a BatchNorm without running stats).</exception>
+    public static InferenceResNet ForInference(this ResNet model, InferenceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return new InferenceResNet(model, options ?? new InferenceOptions());
+    }
+}

@@ -1,0 +1,215 @@
+using System;
+using System.Linq;
+using FluentAssertions;
+using TorchSharp;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace ResNetSharp.Tests;
+
+public class InferenceResNetTests
+{
+    /// <summary>Gives every BatchNorm non-trivial statistics and affine parameters, so folding has something to get wrong.</summary>
+    internal static void RandomizeNorms(nn.Module model, long seed)
+    {
+        torch.manual_seed(seed);
+        using var noGrad = torch.no_grad();
+        foreach (var bn in model.modules().OfType<BatchNorm2d>())
+        {
+            long c = bn.running_mean!.shape[0];
+            bn.running_mean.copy_(torch.randn(c) * 0.2);
+            bn.running_var!.copy_(torch.rand(c) + 0.5);
+            bn.weight!.copy_(torch.rand(c) + 0.5);
+            bn.bias!.copy_(torch.randn(c) * 0.2);
+        }
+    }
+
+    [Fact]
+    public void ForInference_FrozenNormsAndDilation_MatchEvalModel()
+    {
+        // Detection-style backbone: frozen BatchNorm everywhere, conv4/conv5 dilated (output stride 8).
+        using var scope = torch.NewDisposeScope();
+        using var model = ResNetFactory.Create("resnet18", new ResNetOptions
+        {
+            NumClasses = 4, FrozenBatchNorm = true, ReplaceStrideWithDilation = new[] { false, true, true },
+        });
+        torch.manual_seed(5);
+        using (torch.no_grad())
+        {
+            foreach (var frozen in model.modules().OfType<FrozenBatchNorm2d>())
+            {
+                long c = frozen.Channels;
+                frozen.RunningMean.copy_(torch.randn(c) * 0.2);
+                frozen.RunningVar.copy_(torch.rand(c) + 0.5);
+                frozen.Weight.copy_(torch.rand(c) + 0.5);
+                frozen.Bias.copy_(torch.randn(c) * 0.2);
+            }
+        }
+
+        model.eval();
+        var x = torch.randn(2, 3, 48, 48);
+        Tensor expected;
+        using (torch.no_grad())
+        {
+            expected = model.call(x);
+        }
+
+        using var fast = model.ForInference(new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertClose(fast.call(x), expected);
+    }
+
+    [Fact]
+    public void ForInference_PreActivationModel_ThrowsArgumentException()
+    {
+        using var model = ResNetFactory.Create("preact_resnet18");
+        model.Invoking(m => m.ForInference()).Should().Throw<ArgumentException>().WithMessage("*pre-activation*cannot be folded*");
+    }
+
+    private static void AssertClose(Tensor actual, Tensor expected, double relative = 1e-4)
+    {
+        actual.shape.Should().Equal(expected.shape);
+        double scale = expected.abs().max().item<float>();
+        double maxDiff = (actual - expected).abs().max().item<float>();
+        maxDiff.Should().BeLessThanOrEqualTo(relative * scale, $"outputs must agree to {relative} of their scale {scale}");
+    }
+
+    private static StageTable Cifar20 => new()
+    {
+        Block = BlockKind.Basic, Layers = new[] { 3, 3, 3 }, Widths = new[] { 16, 32, 64 }, Strides = new[] { 1, 2, 2 },
+        Stem = StemKind.Cifar, StemWidth = 16, Shortcut = ShortcutOption.A,
+    };
+
+    [Theory]
+    [InlineData("resnet18", ActivationLayout.ChannelsLast)]
+    [InlineData("resnet50", ActivationLayout.ChannelsLast)]
+    [InlineData("resnext50_32x4d", ActivationLayout.ChannelsLast)]
+    [InlineData("resnet50", ActivationLayout.ChannelsFirst)]
+    [InlineData("resnet18", ActivationLayout.Auto)]
+    public void ForInference_NamedModel_MatchesEvalModel(string name, ActivationLayout layout)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ResNetFactory.Create(name);
+        RandomizeNorms(model, 7);
+        model.eval();
+        torch.manual_seed(1);
+        var x = torch.randn(2, 3, 64, 64);
+        Tensor expectedLogits, expectedFeatures;
+        using (torch.no_grad())
+        {
+            expectedFeatures = model.ForwardFeatures(x);
+            expectedLogits = model.call(x);
+        }
+
+        using var fast = model.ForInference(new InferenceOptions { Layout = layout, ChannelsLastMinBatch = 2 });
+        var logits = fast.call(x);
+        var features = fast.ForwardFeatures(x);
+
+        AssertClose(logits, expectedLogits);
+        AssertClose(features, expectedFeatures);
+        ChannelsLast.IsChannelsLast(features).Should().Be(layout != ActivationLayout.ChannelsFirst, "conv outputs keep the input's layout");
+        logits.requires_grad.Should().BeFalse();
+    }
+
+    [Theory]
+    [InlineData(ShortcutOption.A, StridePlacement.V1_5)]
+    [InlineData(ShortcutOption.C, StridePlacement.V1_5)]
+    [InlineData(ShortcutOption.None, StridePlacement.V1_5)]
+    public void ForInference_CifarTable_MatchesEvalModel(ShortcutOption shortcut, StridePlacement stride)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = new ResNet(Cifar20 with { Shortcut = shortcut, Stride = stride });
+        RandomizeNorms(model, 3);
+        model.eval();
+        var x = torch.randn(3, 3, 32, 32);
+        Tensor expected;
+        using (torch.no_grad())
+        {
+            expected = model.call(x);
+        }
+
+        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
+        AssertClose(fast.call(x), expected);
+    }
+
+    [Fact]
+    public void ForInference_BottleneckV1WithProjections_MatchesEvalModel()
+    {
+        using var scope = torch.NewDisposeScope();
+        var table = new StageTable { Block = BlockKind.Bottleneck, Layers = new[] { 1, 2 }, Widths = new[] { 16, 32 }, Strides = new[] { 1, 2 }, Stride = StridePlacement.V1, Shortcut = ShortcutOption.C, StemWidth = 16 };
+        using var model = new ResNet(table, new ResNetOptions { NumClasses = 5 });
+        RandomizeNorms(model, 11);
+        model.eval();
+        var x = torch.randn(2, 3, 40, 48);
+        Tensor expected;
+        using (torch.no_grad())
+        {
+            expected = model.call(x);
+        }
+
+        using var fast = model.ForInference(new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertClose(fast.call(x), expected);
+    }
+
+    [Fact]
+    public void ForInference_MirrorsStructureAndFoldsEveryNorm()
+    {
+        using var model = ResNetFactory.Create("resnet50");
+        using var fast = model.ForInference();
+        fast.Stages.Select(s => s.Count).Should().Equal(3, 4, 6, 3);
+        fast.Stages.SelectMany(s => s).Count(b => b.HasProjection).Should().Be(4, "ResNet-50 projects at the first block of each stage");
+        fast.Stages[0][0].ResidualConvs.Should().HaveCount(3);
+        // Folded: no BatchNorm modules remain; every conv carries a bias.
+        fast.modules().OfType<BatchNorm2d>().Should().BeEmpty();
+        fast.modules().OfType<FusedConv2d>().Should().HaveCount(1 + 16 * 3 + 4);
+    }
+
+    [Fact]
+    public void ForInference_LaterChangesToSource_DoNotReachCopy()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = new ResNet(Cifar20);
+        model.eval();
+        using var fast = model.ForInference();
+        var x = torch.randn(1, 3, 32, 32);
+        var before = fast.call(x);
+        using (torch.no_grad())
+        {
+            model.Classifier.weight!.mul_(2);
+        }
+
+        AssertClose(fast.call(x), before, 1e-6);
+    }
+
+    [Fact]
+    public void Forward_WrongInput_ThrowsClearError()
+    {
+        using var model = new ResNet(Cifar20);
+        using var fast = model.ForInference();
+        using var wrongChannels = torch.randn(1, 1, 32, 32);
+        using var tooSmall = torch.randn(1, 3, 2, 2);
+        fast.Invoking(f => f.call(wrongChannels)).Should().Throw<ArgumentException>().WithMessage("*3×H×W*");
+        fast.Invoking(f => f.call(tooSmall)).Should().Throw<ArgumentException>().WithMessage("*too small*");
+    }
+
+    [Fact]
+    public void AutoLayout_SwitchesAtTheConfiguredBatch()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = new ResNet(Cifar20);
+        using var fast = model.ForInference(new InferenceOptions { ChannelsLastMinBatch = 3 });
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(2, 3, 16, 16))).Should().BeFalse();
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(3, 3, 16, 16))).Should().BeTrue();
+    }
+
+    [Fact]
+    public void ToChannelsLast_HasNhwcStridesAndSameValues()
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = torch.randn(2, 3, 4, 5);
+        var y = ChannelsLast.ToChannelsLast(x);
+        y.stride().Should().Equal(60, 1, 15, 3);
+        ChannelsLast.IsChannelsLast(x).Should().BeFalse();
+        x.allclose(y, 0, 0).Should().BeTrue();
+    }
+}

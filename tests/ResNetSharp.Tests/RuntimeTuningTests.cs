@@ -1,0 +1,44 @@
+using System;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+
+namespace ResNetSharp.Tests;
+
+public class RuntimeTuningTests
+{
+    [Fact]
+    public void TorchThreads_SetIntraOp_IsReported()
+    {
+        int before = TorchThreads.IntraOp;
+        try
+        {
+            TorchThreads.SetIntraOp(1);
+            TorchThreads.IntraOp.Should().Be(1);
+        }
+        finally
+        {
+            TorchThreads.SetIntraOp(before);
+        }
+
+        TorchThreads.IntraOp.Should().Be(before);
+    }
+
+    [Fact]
+    public void TorchThreads_Zero_Throws()
+    {
+        Action act = () => TorchThreads.SetIntraOp(0);
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*≥ 1*");
+    }
+
+    [Fact]
+    public void AllocatorTuning_IsOptIn_AndAppliesOnGlibc()
+    {
+        // Loading the library and building a model must not change the allocator.
+        using var model = ResNetFactory.Create("resnet18");
+        AllocatorTuning.Applied.Should().BeFalse();
+        AllocatorTuning.IsSupported.Should().Be(OperatingSystem.IsLinux(), "this test machine runs glibc Linux");
+        Action negative = () => AllocatorTuning.Apply(-1);
+        negative.Should().Throw<ArgumentOutOfRangeException>();
+    }
+}
