@@ -8,36 +8,6 @@ namespace ResNetSharp.Tests;
 
 public class ResNetTests
 {
-    public static TheoryData<string> Names()
-    {
-        var data = new TheoryData<string>();
-        foreach (var n in ResNetFactory.Names)
-        {
-            data.Add(n);
-        }
-
-        return data;
-    }
-
-    [Theory]
-    [MemberData(nameof(Names))]
-    public void Create_EveryRegisteredName_BuildsRunsAndGivesEveryParameterAGradient(string name)
-    {
-        using var model = ResNetFactory.Create(name, new ResNetOptions { NumClasses = 7 });
-        model.train();
-        int size = model.MinInputSize * 2;
-        using var scope = torch.NewDisposeScope();
-        var x = torch.randn(2, model.Options.InChannels, size, size);
-        var logits = model.call(x);
-        logits.shape.Should().Equal(2, 7);
-        logits.sum().backward();
-        foreach (var (pname, p) in model.named_parameters())
-        {
-            p.grad.Should().NotBeNull($"{pname} must get a gradient");
-            p.grad!.abs().sum().item<float>().Should().BeGreaterThan(0, $"{pname}'s gradient should not be all zero");
-        }
-    }
-
     [Fact]
     public void Forward_IsHeadOfFeatures_AndPreLogitsIsThePooledFeatures()
     {
