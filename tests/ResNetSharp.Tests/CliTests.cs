@@ -91,3 +91,72 @@ public class CliTests
         doc.RootElement.GetProperty("milliseconds").GetDouble().Should().BePositive();
     }
 }
+
+public class CliWeightsTests
+{
+    [Fact]
+    public void Weights_MatchingModelExits0_MismatchedHeadExits3_TruncatedFileExits1()
+    {
+        string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "resnetsharp-cli-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string path = System.IO.Path.Combine(dir, "r18.safetensors");
+            using (var model = ResNetFactory.ResNet18(new ResNetOptions { NumClasses = 10 }))
+            {
+                model.SaveWeights(path);
+            }
+
+            var ok = CliTests.Run("weights", path, "--model", "resnet18", "--classes", "10", "--json");
+            ok.ExitCode.Should().Be(0, ok.Stderr);
+            using (var doc = JsonDocument.Parse(ok.Stdout))
+            {
+                doc.RootElement.ToString().Should().Contain("fc.weight");
+            }
+
+            // The default 1000-class head does not match the file's 10-class fc: would not load strictly.
+            var mismatch = CliTests.Run("weights", path, "--model", "resnet18");
+            mismatch.ExitCode.Should().Be(3);
+            mismatch.Stdout.Should().Contain("fc.weight");
+
+            var skip = CliTests.Run("weights", path, "--model", "resnet18", "--skip-classifier");
+            skip.ExitCode.Should().Be(0, skip.Stdout + skip.Stderr);
+
+            byte[] bytes = File.ReadAllBytes(path);
+            string truncated = System.IO.Path.Combine(dir, "cut.safetensors");
+            File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+            var bad = CliTests.Run("weights", truncated);
+            bad.ExitCode.Should().Be(1);
+            bad.Stderr.Split('\n').Should().ContainSingle().Which.Should().StartWith("resnet: error: ").And.Contain("cut.safetensors");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
+
+public class CliBenchTests
+{
+    [Fact]
+    public void Bench_Json_PrintsOneObjectPerConfigurationWithTheContractFields()
+    {
+        var (code, stdout, stderr) = CliTests.Run("bench", "resnet18", "--batch", "1,2", "--input", "32", "--iterations", "2", "--warmup", "1", "--threads", "1", "--json");
+        code.Should().Be(0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.TrimStart().StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        rows.Should().HaveCount(4, "batches 1 and 2, plain and optimized");
+        foreach (var row in rows)
+        {
+            foreach (string field in new[] { "name", "batch", "mode", "imagesPerSecond", "latencyMs", "peakRssMiB", "threads", "p90Ms" })
+            {
+                row.TryGetProperty(field, out _).Should().BeTrue($"'{field}' is part of the bench JSON contract");
+            }
+
+            row.GetProperty("threads").GetInt32().Should().Be(1);
+            row.GetProperty("imagesPerSecond").GetDouble().Should().BePositive();
+            row.GetProperty("peakRssMiB").GetDouble().Should().BePositive();
+        }
+
+        rows.Select(r => r.GetProperty("mode").GetString()).Distinct().Should().BeEquivalentTo("plain", "optimized");
+    }
+}
