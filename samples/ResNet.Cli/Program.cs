@@ -9,4 +9,5 @@ root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(PeakCommand.Create());
 return Cli.Run(root, args);

@@ -147,16 +147,58 @@ public class CliBenchTests
         rows.Should().HaveCount(4, "batches 1 and 2, plain and optimized");
         foreach (var row in rows)
         {
-            foreach (string field in new[] { "name", "batch", "mode", "imagesPerSecond", "latencyMs", "peakRssMiB", "threads", "p90Ms" })
+            foreach (string field in new[] { "name", "batch", "mode", "imagesPerSecond", "latencyMs", "peakRssMiB", "threads", "p90Ms", "microBatch", "gflopsPerImage", "achievedGflops" })
             {
                 row.TryGetProperty(field, out _).Should().BeTrue($"'{field}' is part of the bench JSON contract");
             }
 
             row.GetProperty("threads").GetInt32().Should().Be(1);
-            row.GetProperty("imagesPerSecond").GetDouble().Should().BePositive();
+            double imagesPerSecond = row.GetProperty("imagesPerSecond").GetDouble();
+            imagesPerSecond.Should().BePositive();
             row.GetProperty("peakRssMiB").GetDouble().Should().BePositive();
+            // ResNet-18 at 32²: stem 2,408,448 + layer1 9,437,184 + layers 2–4 3 × 8,388,608 + fc 512,000 = 37,523,456
+            // multiply-adds, counted by hand from the stage table (16², 8², 4², 2², 1² feature maps).
+            row.GetProperty("gflopsPerImage").GetDouble().Should().BeApproximately(2 * 37_523_456 / 1e9, 1e-4);
+            row.GetProperty("achievedGflops").GetDouble().Should().BeApproximately(imagesPerSecond * 0.075, 0.01 * imagesPerSecond + 0.1);
+            row.GetProperty("microBatch").GetInt32().Should().Be(row.GetProperty("batch").GetInt32(), "tiny inputs never need splitting");
+            row.TryGetProperty("peakGflops", out _).Should().BeFalse("the FMA peak is measured (and reported) only with --peak");
         }
 
         rows.Select(r => r.GetProperty("mode").GetString()).Distinct().Should().BeEquivalentTo("plain", "optimized");
+    }
+}
+
+public class CliPeakTests
+{
+    [Fact]
+    public void FmaKernel_MatchesTheClosedForm()
+    {
+        // a ← 0.999·a + 0.001 from 2 gives a_n = 1 + 0.999ⁿ; the kernel returns 12 chains × lanes × a_n.
+        var (_, floats) = ResNetSharp.Cli.FmaPeak.Isa;
+        foreach (long n in new long[] { 1, 10, 1000 })
+        {
+            double expected = ResNetSharp.Cli.FmaPeak.Chains * floats * (1 + Math.Pow(0.999, n));
+            ((double)ResNetSharp.Cli.FmaPeak.Kernel(n)).Should().BeApproximately(expected, expected * 1e-4, $"after {n} FMAs");
+        }
+    }
+
+    [Fact]
+    public void Peak_Json_ReportsAPlausibleRate()
+    {
+        var (code, stdout, stderr) = CliTests.Run("peak", "--threads", "1", "--seconds", "0.05", "--json");
+        code.Should().Be(0, stderr);
+        var row = JsonDocument.Parse(stdout.Split('\n').Single(l => l.TrimStart().StartsWith('{'))).RootElement;
+        row.GetProperty("threads").GetInt32().Should().Be(1);
+        row.GetProperty("isa").GetString().Should().BeOneOf("avx512f", "avx2-fma", "vector128", "scalar");
+        // One core: at most 2 FMA pipes × 16 floats × 2 FLOP × 6 GHz = 384 GFLOP/s.
+        row.GetProperty("gflops").GetDouble().Should().BeInRange(0.1, 384);
+    }
+
+    [Fact]
+    public void Peak_BadArguments_ExitOneWithOneLine()
+    {
+        var (code, _, stderr) = CliTests.Run("peak", "--threads", "0");
+        code.Should().Be(1);
+        stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain("--threads");
     }
 }

@@ -179,6 +179,78 @@ public class InferenceResNetTests
         fast.Invoking(f => f.call(tooSmall)).Should().Throw<ArgumentException>().WithMessage("*too small*");
     }
 
+    [Theory]
+    // ResNet-50 at 224²: stem 64×112² and stage-1 output 256×56² are both 802,816 floats = 3,211,264 bytes.
+    [InlineData("resnet50", 224, 3_211_264L)]
+    // At 225²: stem 64×113² = 817,216 floats, stage 1 (after a 3×3/2 pool to 57²) 256×57² = 831,744 floats.
+    [InlineData("resnet50", 225, 3_326_976L)]
+    // CIFAR ResNet-20 at 32²: stem and stage 1 are 16×32² = 16,384 floats.
+    [InlineData("resnet20", 32, 65_536L)]
+    public void LargestActivationBytes_MatchesHandCount(string name, int size, long expected)
+    {
+        using var model = ResNetFactory.Create(name);
+        using var fast = model.ForInference();
+        fast.LargestActivationBytes(size, size).Should().Be(expected);
+    }
+
+    [Fact]
+    public void LargestActivationBytes_CountsTheElementSize()
+    {
+        using var model = ResNetFactory.Create("resnet20", new ResNetOptions { DType = ScalarType.Float64 });
+        using var fast = model.ForInference();
+        fast.LargestActivationBytes(32, 32).Should().Be(131_072L);
+        fast.Invoking(f => f.LargestActivationBytes(2, 2)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*too small*");
+    }
+
+    [Fact]
+    public void MicroBatchSize_KeepsTheLargestActivationWithinTheBudget()
+    {
+        using var model = ResNetFactory.Create("resnet50");
+        using var fast = model.ForInference();
+        // 32 MiB / 3,211,264 bytes per image = 10 images per call at most; batches split into equal micro-batches.
+        fast.MicroBatchSize(16, 224, 224).Should().Be(8);
+        fast.MicroBatchSize(10, 224, 224).Should().Be(10);
+        fast.MicroBatchSize(11, 224, 224).Should().Be(6);
+        fast.MicroBatchSize(31, 224, 224).Should().Be(8);
+        fast.MicroBatchSize(1, 224, 224).Should().Be(1);
+        fast.Invoking(f => f.MicroBatchSize(0, 224, 224)).Should().Throw<ArgumentOutOfRangeException>();
+
+        using var unsplit = model.ForInference(new InferenceOptions { MicroBatchBytes = 0 });
+        unsplit.MicroBatchSize(64, 224, 224).Should().Be(64);
+        using var tiny = model.ForInference(new InferenceOptions { MicroBatchBytes = 1 });
+        tiny.MicroBatchSize(64, 224, 224).Should().Be(1, "one image is the least a call can hold");
+    }
+
+    [Theory]
+    [InlineData(ActivationLayout.Auto)]
+    [InlineData(ActivationLayout.ChannelsLast)]
+    public void MicroBatches_GiveTheSameOutputAsOneBatch(ActivationLayout layout)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ResNetFactory.Create("resnet18");
+        RandomizeNorms(model, 13);
+        model.eval();
+        torch.manual_seed(2);
+        var x = torch.randn(5, 3, 64, 64);
+        Tensor expected;
+        using (torch.no_grad())
+        {
+            expected = model.call(x);
+        }
+
+        using var whole = model.ForInference(new InferenceOptions { Layout = layout, MicroBatchBytes = 0, ChannelsLastMinBatch = 2 });
+        long perImage = whole.LargestActivationBytes(64, 64);
+        using var split = model.ForInference(new InferenceOptions { Layout = layout, MicroBatchBytes = 2 * perImage, ChannelsLastMinBatch = 2 });
+        split.MicroBatchSize(5, 64, 64).Should().Be(2, "5 images at 2 per call run as 2 + 2 + 1");
+        whole.MicroBatchSize(5, 64, 64).Should().Be(5);
+
+        var splitLogits = split.call(x);
+        AssertClose(splitLogits, whole.call(x), 1e-5); // other batch sizes may pick other kernels: float32 rounding only
+        AssertClose(splitLogits, expected);
+        AssertClose(split.ForwardFeatures(x), whole.ForwardFeatures(x), 1e-5);
+        x[4].unsqueeze(0).Invoking(one => split.call(one)).Should().NotThrow();
+    }
+
     [Fact]
     public void AutoLayout_SwitchesAtTheConfiguredBatch()
     {

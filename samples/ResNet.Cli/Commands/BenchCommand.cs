@@ -20,7 +20,8 @@ internal static class BenchCommand
     /// <summary>One measured configuration; the JSON field names are the contract of <c>--json</c>.</summary>
     internal sealed record Result(
         string Name, string Mode, int Batch, int InputSize, int Threads, string Device, bool TunedAllocator, string Layout,
-        int Warmup, int Iterations, double LatencyMs, double P90Ms, double MinMs, double ImagesPerSecond, double PeakRssMiB);
+        int Warmup, int Iterations, double LatencyMs, double P90Ms, double MinMs, double ImagesPerSecond, double PeakRssMiB,
+        int MicroBatch, double GflopsPerImage = 0, double? AchievedGflops = null, double? PeakGflops = null, double? FractionOfPeak = null);
 
     public static Command Create()
     {
@@ -37,11 +38,16 @@ internal static class BenchCommand
         var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw or nhwc.", DefaultValueFactory = _ => "auto" };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
+        var microBatch = new Option<int?>("--micro-batch-mib")
+        {
+            Description = "Optimised mode: InferenceOptions.MicroBatchBytes in MiB (default: the library's 32; 0 never splits a batch).",
+        };
+        var peak = new Option<bool>("--peak") { Description = "Measure the fp32 FMA peak first (as 'resnet peak') and report each configuration's fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
         var child = new Option<string?>("--child-mode") { Hidden = true };
         var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, layout, tune, inProcess, json, child,
+            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -62,7 +68,14 @@ internal static class BenchCommand
             }
 
             string layoutName = parse.GetValue(layout) ?? "auto";
-            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune), ParseLayout(layoutName));
+            int? microMiB = parse.GetValue(microBatch);
+            if (microMiB is < 0)
+            {
+                throw new ArgumentException($"--micro-batch-mib must be ≥ 0 (0 never splits a batch), got {microMiB}.");
+            }
+
+            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune),
+                ParseLayout(layoutName), microMiB);
             if (parse.GetValue(child) is { } childMode)
             {
                 // Child process: one configuration, one compact JSON line for the parent.
@@ -93,9 +106,17 @@ internal static class BenchCommand
             }
 
             bool asJson = parse.GetValue(json);
+            // Measured before any model exists, on an otherwise idle process, with the configurations' thread count.
+            FmaPeak.Result? fma = parse.GetValue(peak) ? FmaPeak.Measure(settings.Threads ?? TorchThreads.IntraOp) : null;
+            double gflopsPerImage = ForwardGflopsPerImage(model, size);
             if (!asJson)
             {
-                Console.WriteLine($"{"model",-18} {"mode",-10} {"batch",5} {"input",5} {"thr",3} {"median ms",10} {"p90 ms",10} {"images/s",9} {"peak RSS MiB",13}");
+                if (fma is not null)
+                {
+                    Console.WriteLine($"fp32 FMA peak: {fma.Gflops:F1} GFLOP/s ({fma.Isa}, {fma.Threads} threads); forward: {gflopsPerImage:F3} GFLOP per image");
+                }
+
+                Console.WriteLine($"{"model",-18} {"mode",-10} {"batch",5} {"input",5} {"thr",3} {"median ms",10} {"p90 ms",10} {"images/s",9} {"peak RSS MiB",13} {"GFLOP/s",8} {"of peak",8}");
             }
 
             foreach (int b in batches)
@@ -103,13 +124,21 @@ internal static class BenchCommand
                 foreach (var mode in modes)
                 {
                     var r = parse.GetValue(inProcess) ? Measure(settings, mode, b) : MeasureInChild(settings, mode, b);
+                    double? achieved = mode == "train" ? null : Math.Round(r.ImagesPerSecond * gflopsPerImage, 1);
+                    r = r with
+                    {
+                        GflopsPerImage = Math.Round(gflopsPerImage, 4),
+                        AchievedGflops = achieved,
+                        PeakGflops = fma?.Gflops,
+                        FractionOfPeak = achieved is { } a && fma is not null ? Math.Round(a / fma.Gflops, 3) : null,
+                    };
                     if (asJson)
                     {
                         Console.WriteLine(JsonSerializer.Serialize(r, CompactJson));
                     }
                     else
                     {
-                        Console.WriteLine($"{r.Name,-18} {r.Mode,-10} {r.Batch,5} {r.InputSize,5} {r.Threads,3} {r.LatencyMs,10:F1} {r.P90Ms,10:F1} {r.ImagesPerSecond,9:F2} {r.PeakRssMiB,13:F0}");
+                        Console.WriteLine($"{r.Name,-18} {r.Mode,-10} {r.Batch,5} {r.InputSize,5} {r.Threads,3} {r.LatencyMs,10:F1} {r.P90Ms,10:F1} {r.ImagesPerSecond,9:F2} {r.PeakRssMiB,13:F0} {r.AchievedGflops,8:F1} {r.FractionOfPeak,8:P0}");
                     }
                 }
             }
@@ -121,7 +150,18 @@ internal static class BenchCommand
 
     private static readonly JsonSerializerOptions CompactJson = new(Cli.Json) { WriteIndented = false };
 
-    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout);
+    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout, int? MicroBatchMiB);
+
+    /// <summary>2 × the multiply-adds of one image's forward pass (convs and classifier), as 'resnet summary' counts them.</summary>
+    private static double ForwardGflopsPerImage(string model, int size)
+    {
+        using var net = ResNetFactory.Create(model);
+        return 2.0 * net.Summarize(size).MultiplyAdds / 1e9;
+    }
+
+    private static InferenceOptions ToInferenceOptions(this Settings s) => s.MicroBatchMiB is { } mib
+        ? new InferenceOptions { Layout = s.Layout, MicroBatchBytes = (long)mib << 20 }
+        : new InferenceOptions { Layout = s.Layout };
 
     private static ActivationLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
     {
@@ -175,6 +215,12 @@ internal static class BenchCommand
             psi.ArgumentList.Add("--tune-allocator");
         }
 
+        if (s.MicroBatchMiB is { } mib)
+        {
+            psi.ArgumentList.Add("--micro-batch-mib");
+            psi.ArgumentList.Add(mib.ToString());
+        }
+
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {exe}.");
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
@@ -201,6 +247,8 @@ internal static class BenchCommand
         using var x = torch.randn(new long[] { batch, model.Options.InChannels, s.Size, s.Size }, device: dev);
         Action step;
         IDisposable? owned = null;
+        int micro = batch;
+        bool channelsLast = false;
         switch (mode)
         {
             case "plain":
@@ -212,8 +260,10 @@ internal static class BenchCommand
                 };
                 break;
             case "optimized":
-                var fast = model.ForInference(new InferenceOptions { Layout = s.Layout });
+                var fast = model.ForInference(s.ToInferenceOptions());
                 owned = fast;
+                micro = (int)fast.MicroBatchSize(batch, s.Size, s.Size);
+                channelsLast = fast.Options.UsesChannelsLast(micro);
                 model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
                 step = () => fast.call(x).Dispose();
                 break;
@@ -259,9 +309,8 @@ internal static class BenchCommand
             Array.Sort(times);
             double median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
             double p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
-            string usedLayout = mode != "optimized" ? "nchw" : new InferenceOptions { Layout = s.Layout }.UsesChannelsLast(batch) ? "nhwc" : "nchw";
-            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, usedLayout, s.Warmup, s.Iterations,
-                Math.Round(median, 2), Math.Round(p90, 2), Math.Round(times[0], 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1));
+            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, channelsLast ? "nhwc" : "nchw", s.Warmup, s.Iterations,
+                Math.Round(median, 2), Math.Round(p90, 2), Math.Round(times[0], 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1), micro);
         }
         finally
         {

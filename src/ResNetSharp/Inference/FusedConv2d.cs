@@ -94,6 +94,13 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     /// <summary>The folded bias (out).</summary>
     public Tensor Bias => bias;
 
+    /// <summary>Output height and width for an input of <paramref name="height"/> × <paramref name="width"/>.</summary>
+    internal (long Height, long Width) OutputSize(long height, long width) =>
+        (Out(height, weight.shape[2], 0), Out(width, weight.shape[3], 1));
+
+    private long Out(long size, long kernel, int axis) =>
+        ((size + (2 * padding[axis]) - (dilation[axis] * (kernel - 1)) - 1) / stride[axis]) + 1;
+
     /// <summary>conv(x, w', b'), then ReLU in place when <see cref="Relu"/>.</summary>
     public override Tensor forward(Tensor input)
     {

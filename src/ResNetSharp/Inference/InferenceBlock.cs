@@ -60,6 +60,25 @@ public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
     /// <summary>True when the shortcut is a folded 1×1 projection.</summary>
     public bool HasProjection => downsample is not null;
 
+    /// <summary>
+    /// The output size of the block for a <paramref name="height"/> × <paramref name="width"/> input, and the element
+    /// count of the largest tensor it creates for one image (a branch activation, the shortcut or the output).
+    /// </summary>
+    internal (long Height, long Width, long LargestElements) Measure(long height, long width)
+    {
+        long largest = 0;
+        long h = height, w = width;
+        foreach (var conv in convs)
+        {
+            (h, w) = conv.OutputSize(h, w);
+            largest = Math.Max(largest, conv.OutChannels * h * w);
+        }
+
+        // The shortcut (projection or padded identity) and the output both have the block's output shape.
+        largest = Math.Max(largest, OutChannels * h * w);
+        return (h, w, largest);
+    }
+
     /// <summary>Runs the block; the input is left alive (the caller owns it).</summary>
     public override Tensor forward(Tensor input)
     {

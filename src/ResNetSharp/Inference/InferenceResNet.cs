@@ -94,9 +94,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        using var scope = torch.NewDisposeScope();
-        var y = Features(input);
-        return y.MoveToOuterDisposeScope();
+        return RunInMicroBatches(input, Features);
     }
 
     /// <summary>The logits, N × NumClasses.</summary>
@@ -105,13 +103,100 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        using var scope = torch.NewDisposeScope();
+        return RunInMicroBatches(input, Logits);
+    }
+
+    /// <summary>
+    /// Bytes of the largest tensor one image creates on its way through the network (stem, pooling, every block's
+    /// branch activations, shortcut and output) at an input of <paramref name="height"/> × <paramref name="width"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The size is below <see cref="MinInputSize"/>.</exception>
+    public long LargestActivationBytes(long height, long width)
+    {
+        if (height < MinInputSize || width < MinInputSize)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(height), $"{ModelName}: input {height}×{width} is too small; expected at least {MinInputSize}×{MinInputSize}.");
+        }
+
+        long largest = InChannels * height * width;
+        var (h, w) = conv1.OutputSize(height, width);
+        largest = Math.Max(largest, conv1.OutChannels * h * w);
+        if (maxPool)
+        {
+            h = ((h - 1) / 2) + 1;
+            w = ((w - 1) / 2) + 1;
+        }
+
+        foreach (var block in stages.SelectMany(s => s))
+        {
+            (h, w, long blockLargest) = block.Measure(h, w);
+            largest = Math.Max(largest, blockLargest);
+        }
+
+        return largest * fcWeight.ElementSize;
+    }
+
+    /// <summary>
+    /// How many images one forward call processes at a time for a batch of <paramref name="batch"/> images of
+    /// <paramref name="height"/> × <paramref name="width"/>: the whole batch, or the size of the equal micro-batches
+    /// that keep the largest activation within <see cref="InferenceOptions.MicroBatchBytes"/> (at least one image).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The batch is not positive or the size is below <see cref="MinInputSize"/>.</exception>
+    public long MicroBatchSize(long batch, long height, long width)
+    {
+        if (batch < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, "The batch must hold at least one image.");
+        }
+
+        long perImage = LargestActivationBytes(height, width);
+        if (Options.MicroBatchBytes <= 0 || perImage * batch <= Options.MicroBatchBytes)
+        {
+            return batch;
+        }
+
+        long fits = Math.Max(1, Options.MicroBatchBytes / perImage);
+        long chunks = (batch + fits - 1) / fits;
+        return (batch + chunks - 1) / chunks; // equal micro-batches, e.g. 16 at 8 per call → 2 × 8, 10 → 2 × 5
+    }
+
+    private Tensor RunInMicroBatches(Tensor input, Func<Tensor, Tensor> run)
+    {
+        long batch = input.shape[0];
+        long size = batch == 0 ? 0 : MicroBatchSize(batch, input.shape[2], input.shape[3]);
+        if (size >= batch)
+        {
+            using var scope = torch.NewDisposeScope();
+            return run(input).MoveToOuterDisposeScope();
+        }
+
+        using var outer = torch.NewDisposeScope();
+        var parts = new List<Tensor>();
+        for (long start = 0; start < batch; start += size)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var chunk = input.narrow(0, start, Math.Min(size, batch - start));
+            parts.Add(run(chunk).MoveToOuterDisposeScope());
+        }
+
+        var result = torch.cat(parts, 0);
+        foreach (var part in parts)
+        {
+            part.Dispose();
+        }
+
+        return result.MoveToOuterDisposeScope();
+    }
+
+    private Tensor Logits(Tensor input)
+    {
         var features = Features(input);
         var pooled = features.mean(new long[] { 2, 3 });
         features.Dispose();
         var logits = nn.functional.linear(pooled, fcWeight, fcBias);
         pooled.Dispose();
-        return logits.MoveToOuterDisposeScope();
+        return logits;
     }
 
     private Tensor Features(Tensor input)
