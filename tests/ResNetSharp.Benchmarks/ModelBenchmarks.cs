@@ -8,7 +8,7 @@ namespace ResNetSharp.Benchmarks;
 /// <summary>
 /// A whole forward pass (logits) at 224×224: the plain model in eval mode (NCHW, the baseline) against
 /// <see cref="InferenceExtensions.ForInference"/> with each fixed layout. The input is an ordinary NCHW batch in
-/// all three, so the channels-last variant includes converting it (as it does in use).
+/// all four, so the channels-last and blocked variants include converting it (as they do in use).
 /// </summary>
 [MemoryDiagnoser]
 [BenchmarkCategory("Model")]
@@ -22,6 +22,7 @@ public class ModelBenchmarks
     private ResNet model = null!;
     private InferenceResNet nchw = null!;
     private InferenceResNet channelsLast = null!;
+    private InferenceResNet blocked = null!;
     private Tensor input = null!;
 
     /// <summary>Factory name.</summary>
@@ -40,6 +41,7 @@ public class ModelBenchmarks
         model = Models.CreateEval(Model);
         nchw = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsFirst });
         channelsLast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
+        blocked = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
         input = torch.randn(Batch, 3, InputSize, InputSize);
 
         if (Checked.Add($"{Model}/{Batch}"))
@@ -49,14 +51,16 @@ public class ModelBenchmarks
             var reference = model.call(input);
             BenchSettings.CheckAgreement(reference, nchw.call(input), $"{Model} batch {Batch} ForInference (NCHW)");
             BenchSettings.CheckAgreement(reference, channelsLast.call(input), $"{Model} batch {Batch} ForInference (channels-last)");
+            BenchSettings.CheckAgreement(reference, blocked.call(input), $"{Model} batch {Batch} ForInference (blocked)");
         }
     }
 
-    /// <summary>Frees the input and the three models.</summary>
+    /// <summary>Frees the input and the four models.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
         input.Dispose();
+        blocked.Dispose();
         channelsLast.Dispose();
         nchw.Dispose();
         model.Dispose();
@@ -87,5 +91,14 @@ public class ModelBenchmarks
         using var mode = torch.inference_mode();
         using var scope = torch.NewDisposeScope();
         channelsLast.call(input);
+    }
+
+    /// <summary>ForInference, oneDNN blocked activations (the Auto choice where oneDNN runs).</summary>
+    [Benchmark]
+    public void InferenceBlocked()
+    {
+        using var mode = torch.inference_mode();
+        using var scope = torch.NewDisposeScope();
+        blocked.call(input);
     }
 }

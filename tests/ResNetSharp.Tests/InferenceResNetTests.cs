@@ -48,6 +48,7 @@ public class InferenceResNetTests
         }
 
         AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.Blocked });
     }
 
     [Fact]
@@ -91,6 +92,10 @@ public class InferenceResNetTests
     [InlineData("resnext50_32x4d", ActivationLayout.ChannelsLast)]
     [InlineData("resnet50", ActivationLayout.ChannelsFirst)]
     [InlineData("resnet18", ActivationLayout.Auto)]
+    [InlineData("resnet18", ActivationLayout.Blocked)]
+    [InlineData("resnet50", ActivationLayout.Blocked)]
+    [InlineData("resnext50_32x4d", ActivationLayout.Blocked)]
+    [InlineData("wide_resnet50_2", ActivationLayout.Blocked)]
     public void ForInference_NamedModel_MatchesEvalModel(string name, ActivationLayout layout)
     {
         using var scope = torch.NewDisposeScope();
@@ -112,20 +117,31 @@ public class InferenceResNetTests
 
         AssertClose(logits, expectedLogits);
         AssertClose(features, expectedFeatures);
-        ChannelsLast.IsChannelsLast(features).Should().Be(layout != ActivationLayout.ChannelsFirst, "conv outputs keep the input's layout");
+        var used = fast.LayoutFor(2);
+        used.Should().NotBe(ActivationLayout.Auto);
+        if (layout != ActivationLayout.Auto)
+        {
+            used.Should().Be(layout);
+        }
+
+        ChannelsLast.IsChannelsLast(features).Should().Be(used == ActivationLayout.ChannelsLast, "conv outputs keep the input's layout");
+        features.is_contiguous().Should().Be(used != ActivationLayout.ChannelsLast, "blocked features come back as dense NCHW");
         logits.requires_grad.Should().BeFalse();
     }
 
     [Theory]
-    [InlineData(ShortcutOption.A, StridePlacement.V1_5)]
-    [InlineData(ShortcutOption.C, StridePlacement.V1_5)]
-    [InlineData(ShortcutOption.None, StridePlacement.V1_5)]
-    public void ForInference_CifarTable_MatchesEvalModel(ShortcutOption shortcut, StridePlacement stride)
+    [InlineData(ShortcutOption.A, ActivationLayout.ChannelsLast)]
+    [InlineData(ShortcutOption.C, ActivationLayout.ChannelsLast)]
+    [InlineData(ShortcutOption.None, ActivationLayout.ChannelsLast)]
+    [InlineData(ShortcutOption.A, ActivationLayout.Blocked)]
+    [InlineData(ShortcutOption.C, ActivationLayout.Blocked)]
+    [InlineData(ShortcutOption.None, ActivationLayout.Blocked)]
+    public void ForInference_CifarTable_MatchesEvalModel(ShortcutOption shortcut, ActivationLayout layout)
     {
         using var scope = torch.NewDisposeScope();
-        using var model = new ResNet(Cifar20 with { Shortcut = shortcut, Stride = stride });
+        using var model = new ResNet(Cifar20 with { Shortcut = shortcut });
         RandomizeNorms(model, 3);
-        AssertForInferenceMatchesEval(model, torch.randn(3, 3, 32, 32), new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
+        AssertForInferenceMatchesEval(model, torch.randn(3, 3, 32, 32), new InferenceOptions { Layout = layout });
     }
 
     [Fact]
@@ -136,6 +152,7 @@ public class InferenceResNetTests
         using var model = new ResNet(table, new ResNetOptions { NumClasses = 5 });
         RandomizeNorms(model, 11);
         AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new InferenceOptions { Layout = ActivationLayout.Blocked });
     }
 
     [Fact]
@@ -206,7 +223,7 @@ public class InferenceResNetTests
     public void MicroBatchSize_KeepsTheLargestActivationWithinTheBudget()
     {
         using var model = ResNetFactory.Create("resnet50");
-        using var fast = model.ForInference();
+        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
         // 32 MiB / 3,211,264 bytes per image = 10 images per call at most; batches split into equal micro-batches.
         fast.MicroBatchSize(16, 224, 224).Should().Be(8);
         fast.MicroBatchSize(10, 224, 224).Should().Be(10);
@@ -219,11 +236,17 @@ public class InferenceResNetTests
         unsplit.MicroBatchSize(64, 224, 224).Should().Be(64);
         using var tiny = model.ForInference(new InferenceOptions { MicroBatchBytes = 1 });
         tiny.MicroBatchSize(64, 224, 224).Should().Be(1, "one image is the least a call can hold");
+
+        // The blocked layout's default budget, 8 MiB, holds 2 such images.
+        using var blocked = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        blocked.MicroBatchSize(16, 224, 224).Should().Be(2);
+        blocked.MicroBatchSize(3, 224, 224).Should().Be(2, "3 images run as 2 + 1");
     }
 
     [Theory]
     [InlineData(ActivationLayout.Auto)]
     [InlineData(ActivationLayout.ChannelsLast)]
+    [InlineData(ActivationLayout.ChannelsFirst)]
     public void MicroBatches_GiveTheSameOutputAsOneBatch(ActivationLayout layout)
     {
         using var scope = torch.NewDisposeScope();
@@ -252,13 +275,36 @@ public class InferenceResNetTests
     }
 
     [Fact]
+    public void AutoLayout_IsBlockedWhereOneDnnRuns()
+    {
+        using var model = new ResNet(Cifar20);
+        using var fast = model.ForInference();
+        // libtorch's CPU builds for x64 carry oneDNN; the probe says whether this one runs it.
+        var expected = OneDnnProgram.WhyUnavailable is null ? ActivationLayout.Blocked : ActivationLayout.ChannelsFirst;
+        fast.LayoutFor(1).Should().Be(expected);
+        fast.LayoutFor(64).Should().Be(OneDnnProgram.WhyUnavailable is null ? ActivationLayout.Blocked : ActivationLayout.ChannelsLast);
+    }
+
+    [Fact]
+    public void BlockedLayout_NeedsFloat32_AndAutoFallsBack()
+    {
+        using var model = new ResNet(Cifar20, new ResNetOptions { DType = ScalarType.Float64 });
+        model.Invoking(m => m.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked }))
+            .Should().Throw<NotSupportedException>().WithMessage("*Blocked*Float64*not float32*");
+        using var fast = model.ForInference();
+        fast.LayoutFor(1).Should().Be(ActivationLayout.ChannelsFirst);
+        fast.LayoutFor(4).Should().Be(ActivationLayout.ChannelsLast);
+    }
+
+    [Fact]
     public void AutoLayout_SwitchesAtTheConfiguredBatch()
     {
+        // float64: no oneDNN layout, so Auto chooses between channels-first and channels-last.
         using var scope = torch.NewDisposeScope();
-        using var model = new ResNet(Cifar20);
+        using var model = new ResNet(Cifar20, new ResNetOptions { DType = ScalarType.Float64 });
         using var fast = model.ForInference(new InferenceOptions { ChannelsLastMinBatch = 3 });
-        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(2, 3, 16, 16))).Should().BeFalse();
-        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(3, 3, 16, 16))).Should().BeTrue();
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(2, 3, 16, 16, dtype: ScalarType.Float64))).Should().BeFalse();
+        ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(3, 3, 16, 16, dtype: ScalarType.Float64))).Should().BeTrue();
     }
 
     [Fact]

@@ -35,12 +35,12 @@ internal static class BenchCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations per configuration.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
-        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw or nhwc.", DefaultValueFactory = _ => "auto" };
+        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw, nhwc or blocked (oneDNN).", DefaultValueFactory = _ => "auto" };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
         var microBatch = new Option<int?>("--micro-batch-mib")
         {
-            Description = "Optimised mode: InferenceOptions.MicroBatchBytes in MiB (default: the library's 32; 0 never splits a batch).",
+            Description = "Optimised mode: InferenceOptions.MicroBatchBytes in MiB (default: the library's, 8 for blocked and 32 otherwise; 0 never splits a batch).",
         };
         var peak = new Option<bool>("--peak") { Description = "Measure the fp32 FMA peak first (as 'resnet peak') and report each configuration's fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
@@ -168,7 +168,16 @@ internal static class BenchCommand
         "auto" => ActivationLayout.Auto,
         "nchw" or "channels-first" => ActivationLayout.ChannelsFirst,
         "nhwc" or "channels-last" => ActivationLayout.ChannelsLast,
-        _ => throw new ArgumentException($"--layout must be auto, nchw or nhwc, got '{text}'."),
+        "blocked" or "onednn" => ActivationLayout.Blocked,
+        _ => throw new ArgumentException($"--layout must be auto, nchw, nhwc or blocked, got '{text}'."),
+    };
+
+    private static string LayoutName(ActivationLayout layout) => layout switch
+    {
+        ActivationLayout.ChannelsFirst => "nchw",
+        ActivationLayout.ChannelsLast => "nhwc",
+        ActivationLayout.Blocked => "blocked",
+        _ => "auto",
     };
 
     private static List<int> ParseBatches(string? text)
@@ -199,7 +208,7 @@ internal static class BenchCommand
 
         foreach (var a in new[] { "bench", s.Model, "--batch", batch.ToString(), "--input", s.Size.ToString(), "--device", s.Device,
                      "--iterations", s.Iterations.ToString(), "--warmup", s.Warmup.ToString(), "--child-mode", mode,
-                     "--layout", s.Layout switch { ActivationLayout.ChannelsFirst => "nchw", ActivationLayout.ChannelsLast => "nhwc", _ => "auto" } })
+                     "--layout", LayoutName(s.Layout) })
         {
             psi.ArgumentList.Add(a);
         }
@@ -248,7 +257,7 @@ internal static class BenchCommand
         Action step;
         IDisposable? owned = null;
         int micro = batch;
-        bool channelsLast = false;
+        string usedLayout = "nchw";
         switch (mode)
         {
             case "plain":
@@ -263,7 +272,7 @@ internal static class BenchCommand
                 var fast = model.ForInference(s.ToInferenceOptions());
                 owned = fast;
                 micro = (int)fast.MicroBatchSize(batch, s.Size, s.Size);
-                channelsLast = fast.Options.UsesChannelsLast(micro);
+                usedLayout = LayoutName(fast.LayoutFor(micro));
                 model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
                 step = () => fast.call(x).Dispose();
                 break;
@@ -309,7 +318,7 @@ internal static class BenchCommand
             Array.Sort(times);
             double median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
             double p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
-            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, channelsLast ? "nhwc" : "nchw", s.Warmup, s.Iterations,
+            return new Result(s.Model, mode, batch, s.Size, TorchThreads.IntraOp, dev.ToString(), tuned, usedLayout, s.Warmup, s.Iterations,
                 Math.Round(median, 2), Math.Round(p90, 2), Math.Round(times[0], 2), Math.Round(batch / (median / 1000), 3), Math.Round(PeakRssMiB(), 1), micro);
         }
         finally

@@ -20,6 +20,8 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     private readonly long[] dilation;
     private readonly long groups;
     private readonly Tensor? pointwise;
+    private OneDnnProgram? program;
+    private Tensor? blockedWeight;
 
     internal FusedConv2d(Conv2d conv, nn.Module<Tensor, Tensor>? norm, bool relu)
         : base(nameof(FusedConv2d))
@@ -94,6 +96,31 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     /// <summary>The folded bias (out).</summary>
     public Tensor Bias => bias;
 
+    /// <summary>This conv's padding, stride, dilation and groups, the key of its oneDNN functions.</summary>
+    internal OneDnnProgram.ConvConfig Config => new(padding[0], padding[1], stride[0], stride[1], dilation[0], dilation[1], groups);
+
+    /// <summary>Reorders the weight once into oneDNN's blocked layout, for <see cref="ForwardBlocked"/>.</summary>
+    internal void UseBlocked(OneDnnProgram oneDnn)
+    {
+        using var noGrad = torch.no_grad();
+        program = oneDnn;
+        blockedWeight = OneDnnProgram.KeepsDenseWeight(weight, groups)
+            ? weight.alias().DetachFromDisposeScope()
+            : oneDnn.ReorderWeight(Config, weight).DetachFromDisposeScope();
+    }
+
+    /// <summary>Forgets the blocked weight (when the blocked path failed its check).</summary>
+    internal void DropBlocked()
+    {
+        blockedWeight?.Dispose();
+        blockedWeight = null;
+        program = null;
+    }
+
+    /// <summary>The conv (and ReLU) on an MKLDNN tensor; the output is an MKLDNN tensor.</summary>
+    internal Tensor ForwardBlocked(Tensor input) =>
+        program!.Conv(Config, Relu, input, blockedWeight ?? throw new InvalidOperationException("UseBlocked was not called."), bias);
+
     /// <summary>Output height and width for an input of <paramref name="height"/> × <paramref name="width"/>.</summary>
     internal (long Height, long Width) OutputSize(long height, long width) =>
         (Out(height, weight.shape[2], 0), Out(width, weight.shape[3], 1));
@@ -129,6 +156,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
         if (disposing)
         {
             pointwise?.Dispose();
+            blockedWeight?.Dispose();
             weight.Dispose();
             bias.Dispose();
         }

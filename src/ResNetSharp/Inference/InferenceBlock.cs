@@ -87,6 +87,63 @@ public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
         return Run(alias, consumeInput: true);
     }
 
+    /// <summary>All folded convs of the block (residual branch, then the projection if any).</summary>
+    internal IEnumerable<FusedConv2d> AllConvs => downsample is null ? convs : convs.Append(downsample);
+
+    /// <summary>
+    /// Runs the block on an MKLDNN (oneDNN blocked) tensor <paramref name="x"/>, which it consumes, together with
+    /// the same activation in dense NCHW form when the caller has it (<paramref name="xDense"/>, also consumed; null
+    /// otherwise). Returns the output in both forms. The convolutions run on the blocked tensors; the residual add
+    /// and its ReLU run on dense tensors, because oneDNN's sum primitive in libtorch 2.10 dies of SIGFPE on the
+    /// project's machine (see <see cref="OneDnnProgram"/>); the dense output then serves the next block's add.
+    /// </summary>
+    internal (Tensor Blocked, Tensor Dense) RunBlocked(Tensor x, Tensor? xDense, OneDnnProgram oneDnn)
+    {
+        using var scope = torch.NewDisposeScope();
+        Tensor y = convs[0].ForwardBlocked(x);
+        Tensor? identity = null; // dense
+        if (downsample is not null)
+        {
+            using var projected = downsample.ForwardBlocked(x);
+            identity = oneDnn.ToDense(projected);
+        }
+        else if (padChannels > 0 || padStride > 1)
+        {
+            // Option A: subsample and zero-pad the dense input.
+            var dense = xDense ?? oneDnn.ToDense(x);
+            using var sub = padStride > 1 ? dense[.., .., TensorIndex.Slice(null, null, padStride), TensorIndex.Slice(null, null, padStride)] : dense.alias();
+            identity = padChannels > 0 ? nn.functional.pad(sub, new long[] { 0, 0, 0, 0, 0, padChannels }) : sub.contiguous();
+            dense.Dispose();
+            xDense = null;
+        }
+        else if (shortcut != ShortcutOption.None)
+        {
+            identity = xDense ?? oneDnn.ToDense(x);
+            xDense = null;
+        }
+
+        x.Dispose();
+        xDense?.Dispose();
+        for (int i = 1; i < convs.Length; i++)
+        {
+            var next = convs[i].ForwardBlocked(y);
+            y.Dispose();
+            y = next;
+        }
+
+        var output = oneDnn.ToDense(y);
+        y.Dispose();
+        if (identity is not null)
+        {
+            output.add_(identity);
+            identity.Dispose();
+        }
+
+        output.relu_();
+        var blocked = oneDnn.ToBlocked(output);
+        return (blocked.MoveToOuterDisposeScope(), output.MoveToOuterDisposeScope());
+    }
+
     /// <summary>
     /// Runs the block. With <paramref name="consumeInput"/> the input is disposed as soon as it is dead (after the
     /// first conv and the projection have read it, or after the identity add), so at most the input, the branch's

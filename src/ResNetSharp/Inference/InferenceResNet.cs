@@ -21,6 +21,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     private readonly List<InferenceBlock[]> stages = new();
     private readonly Tensor fcWeight;
     private readonly Tensor fcBias;
+    private OneDnnProgram? oneDnn;
 
     internal InferenceResNet(ResNet source, InferenceOptions options)
         : base(source.ModelName + "_inference")
@@ -62,7 +63,80 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         register_buffer("fc_weight", fcWeight);
         register_buffer("fc_bias", fcBias);
         eval();
+        oneDnn = CreateOneDnn(options.Layout);
     }
+
+    /// <summary>
+    /// The program of the <see cref="ActivationLayout.Blocked"/> layout when it is asked for (or is the automatic
+    /// choice) and usable: float32 weights on the CPU and a libtorch with oneDNN; null otherwise.
+    /// </summary>
+    private OneDnnProgram? CreateOneDnn(ActivationLayout layout)
+    {
+        if (layout is not (ActivationLayout.Auto or ActivationLayout.Blocked))
+        {
+            return null;
+        }
+
+        string? why = fcWeight.device_type != DeviceType.CPU ? $"the weights are on {fcWeight.device}, not the CPU"
+            : fcWeight.dtype != ScalarType.Float32 ? $"the weights are {fcWeight.dtype}, not float32"
+            : OneDnnProgram.WhyUnavailable;
+        if (why is not null)
+        {
+            return layout == ActivationLayout.Blocked
+                ? throw new NotSupportedException($"ForInference: the Blocked (oneDNN) layout is not available: {why}. Use Auto, ChannelsFirst or ChannelsLast.")
+                : null;
+        }
+
+        var convs = new[] { conv1 }.Concat(stages.SelectMany(s => s).SelectMany(b => b.AllConvs)).ToList();
+        var program = OneDnnProgram.TryCreate(convs.Select(c => c.Config).ToList())!;
+        foreach (var conv in convs)
+        {
+            conv.UseBlocked(program);
+        }
+
+        // libtorch's oneDNN path has had CPU-specific bugs (see OneDnnProgram.KeepsDenseWeight), so check this network
+        // once, on a small random batch, against the channels-first path before trusting it.
+        string? mismatch = VerifyBlocked(program);
+        if (mismatch is null)
+        {
+            return program;
+        }
+
+        foreach (var conv in convs)
+        {
+            conv.DropBlocked();
+        }
+
+        program.Dispose();
+        return layout == ActivationLayout.Blocked
+            ? throw new NotSupportedException($"ForInference: the Blocked (oneDNN) layout gives wrong results on this machine for {ModelName}: {mismatch}. Use Auto, ChannelsFirst or ChannelsLast.")
+            : null;
+    }
+
+    /// <summary>Null when the blocked path's logits equal the channels-first path's on a random batch of 2; else the error.</summary>
+    private string? VerifyBlocked(OneDnnProgram program)
+    {
+        using var mode = torch.inference_mode();
+        using var scope = torch.NewDisposeScope();
+        long size = Math.Max(2L * MinInputSize, 64);
+        var generator = new Generator(20261125);
+        var x = torch.randn(new long[] { 2, InChannels, size, size }, generator: generator);
+        var expected = Logits(x, ActivationLayout.ChannelsFirst, program);
+        var actual = Logits(x, ActivationLayout.Blocked, program);
+        double scale = expected.abs().max().item<float>();
+        double error = (actual - expected).abs().max().item<float>();
+        return error <= (1e-4 * scale) + 1e-6 ? null : $"logits differ by {error:G3} at scale {scale:G3}";
+    }
+
+    /// <summary>
+    /// The layout a batch of <paramref name="batch"/> images (one micro-batch, see <see cref="MicroBatchSize"/>)
+    /// runs in: never <see cref="ActivationLayout.Auto"/>.
+    /// </summary>
+    public ActivationLayout LayoutFor(long batch) =>
+        oneDnn is not null ? ActivationLayout.Blocked
+        : Options.Layout == ActivationLayout.Blocked ? throw new InvalidOperationException("The Blocked layout was not set up.")
+        : Options.UsesChannelsLast(batch) ? ActivationLayout.ChannelsLast
+        : ActivationLayout.ChannelsFirst;
 
     /// <summary>The options it was built with.</summary>
     public InferenceOptions Options { get; }
@@ -94,7 +168,19 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        return RunInMicroBatches(input, Features);
+        return RunInMicroBatches(input, x =>
+        {
+            var layout = LayoutFor(x.shape[0]);
+            var features = Features(x, layout, oneDnn);
+            if (layout != ActivationLayout.Blocked)
+            {
+                return features;
+            }
+
+            var dense = oneDnn!.ToDense(features);
+            features.Dispose();
+            return dense;
+        });
     }
 
     /// <summary>The logits, N × NumClasses.</summary>
@@ -103,7 +189,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        return RunInMicroBatches(input, Logits);
+        return RunInMicroBatches(input, x => Logits(x, LayoutFor(x.shape[0]), oneDnn));
     }
 
     /// <summary>
@@ -140,7 +226,8 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     /// <summary>
     /// How many images one forward call processes at a time for a batch of <paramref name="batch"/> images of
     /// <paramref name="height"/> × <paramref name="width"/>: the whole batch, or the size of the equal micro-batches
-    /// that keep the largest activation within <see cref="InferenceOptions.MicroBatchBytes"/> (at least one image).
+    /// that keep the largest activation within <see cref="InferenceOptions.MicroBatchBytes"/> (or its per-layout
+    /// default; at least one image).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The batch is not positive or the size is below <see cref="MinInputSize"/>.</exception>
     public long MicroBatchSize(long batch, long height, long width)
@@ -151,12 +238,14 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         }
 
         long perImage = LargestActivationBytes(height, width);
-        if (Options.MicroBatchBytes <= 0 || perImage * batch <= Options.MicroBatchBytes)
+        long budget = Options.MicroBatchBytes
+            ?? (oneDnn is not null ? InferenceOptions.DefaultBlockedMicroBatchBytes : InferenceOptions.DefaultMicroBatchBytes);
+        if (budget <= 0 || perImage * batch <= budget)
         {
             return batch;
         }
 
-        long fits = Math.Max(1, Options.MicroBatchBytes / perImage);
+        long fits = Math.Max(1, budget / perImage);
         long chunks = (batch + fits - 1) / fits;
         return (batch + chunks - 1) / chunks; // equal micro-batches, e.g. 16 at 8 per call → 2 × 8, 10 → 2 × 5
     }
@@ -189,19 +278,24 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         return result.MoveToOuterDisposeScope();
     }
 
-    private Tensor Logits(Tensor input)
+    private Tensor Logits(Tensor input, ActivationLayout layout, OneDnnProgram? program)
     {
-        var features = Features(input);
-        var pooled = features.mean(new long[] { 2, 3 });
+        var features = Features(input, layout, program);
+        var pooled = layout == ActivationLayout.Blocked ? program!.GlobalAveragePool(features) : features.mean(new long[] { 2, 3 });
         features.Dispose();
         var logits = nn.functional.linear(pooled, fcWeight, fcBias);
         pooled.Dispose();
         return logits;
     }
 
-    private Tensor Features(Tensor input)
+    private Tensor Features(Tensor input, ActivationLayout layout, OneDnnProgram? program)
     {
-        Tensor x = Options.UsesChannelsLast(input.shape[0]) ? ChannelsLast.ToChannelsLast(input) : input.contiguous();
+        if (layout == ActivationLayout.Blocked)
+        {
+            return BlockedFeatures(input, program!);
+        }
+
+        Tensor x = layout == ActivationLayout.ChannelsLast ? ChannelsLast.ToChannelsLast(input) : input.contiguous();
         Tensor y = conv1.call(x);
         x.Dispose();
         if (maxPool)
@@ -219,6 +313,33 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
             }
         }
 
+        return y;
+    }
+
+    /// <summary>The stem and the stages on oneDNN tensors; returns an MKLDNN tensor.</summary>
+    private Tensor BlockedFeatures(Tensor input, OneDnnProgram program)
+    {
+        Tensor y;
+        using (var contiguous = input.contiguous())
+        using (var x = program.ToBlocked(contiguous))
+        {
+            y = conv1.ForwardBlocked(x);
+        }
+
+        if (maxPool)
+        {
+            var pooled = program.StemMaxPool(y);
+            y.Dispose();
+            y = pooled;
+        }
+
+        Tensor? dense = null;
+        foreach (var block in stages.SelectMany(s => s))
+        {
+            (y, dense) = block.RunBlocked(y, dense, program);
+        }
+
+        dense?.Dispose();
         return y;
     }
 
@@ -258,6 +379,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 
             fcWeight.Dispose();
             fcBias.Dispose();
+            oneDnn?.Dispose();
         }
 
         base.Dispose(disposing);
