@@ -4,6 +4,8 @@
 Each configuration (batch x mode) runs in a fresh child process, so peakRssMiB (ru_maxrss) is that
 configuration's own peak. Modes: plain (NCHW, eval, no_grad) and channels_last (model and input in
 torch.channels_last). Weights are random (the default init): timing does not depend on their values.
+tunedAllocator is true when the process runs with MALLOC_MMAP_MAX_=0 (glibc's equivalent of ResNetSharp's
+AllocatorTuning.Apply(); pair it with MALLOC_TRIM_THRESHOLD_=1073741824).
 
     /usr/bin/python3 tools/bench_torchvision.py resnet50 --batch 1,16 --input 224 --iterations 10 --json
 """
@@ -43,6 +45,7 @@ def measure(name, mode, batch, size, threads, warmup, iterations):
     return {
         "name": name, "mode": "torchvision-" + mode, "batch": batch, "inputSize": size,
         "threads": torch.get_num_threads(), "device": "cpu", "warmup": warmup, "iterations": iterations,
+        "tunedAllocator": os.environ.get("MALLOC_MMAP_MAX_") == "0",
         "latencyMs": round(median, 2), "p90Ms": round(p90, 2), "minMs": round(times[0], 2),
         "imagesPerSecond": round(batch / (median / 1000), 3),
         # ru_maxrss is in KiB on Linux.

@@ -8,11 +8,13 @@ namespace ResNetSharp;
 
 /// <summary>
 /// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="InferenceExtensions.ForInference"/>):
-/// every BatchNorm is folded into the conv before it, activations are channels-last (for batches where that is
-/// faster, see <see cref="InferenceOptions.Layout"/>), ReLU and the
-/// residual add run in place, no autograd state is kept, and each block's intermediates are freed as soon as they
-/// are dead. Outputs equal the source model's in eval mode (to float32 rounding). The copy owns its own weights:
-/// later changes to the source model do not reach it, and either can be disposed independently.
+/// every BatchNorm is folded into the conv before it; on the CPU the convolutions run on oneDNN's blocked layout with
+/// weights reordered once (<see cref="ActivationLayout.Blocked"/>, checked against the channels-first path when the
+/// copy is built), else channels-last or channels-first (see <see cref="InferenceOptions.Layout"/>); big batches run
+/// as micro-batches (<see cref="MicroBatchSize"/>); ReLU and the residual add run in place, no autograd state is
+/// kept, and each block's intermediates are freed as soon as they are dead. Outputs equal the source model's in
+/// eval mode (to float32 rounding). The copy owns its own weights: later changes to the source model do not reach
+/// it, and either can be disposed independently.
 /// </summary>
 public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 {
@@ -391,12 +393,17 @@ public static class InferenceExtensions
 {
     /// <summary>
     /// Builds an optimised, eval-only copy of <paramref name="model"/>: BatchNorm folded into the convs (using the
-    /// running statistics, i.e. eval semantics whatever the model's training flag), channels-last activations
-    /// (see <see cref="InferenceOptions.Layout"/>), in-place ReLU/add, no autograd. The source model is not changed.
+    /// running statistics, i.e. eval semantics whatever the model's training flag), oneDNN blocked, channels-last or
+    /// channels-first activations (see <see cref="InferenceOptions.Layout"/>), micro-batches, in-place ReLU/add, no
+    /// autograd. The source model is not changed.
     /// </summary>
     /// <param name="model">The network to copy.</param>
     /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (auto layout, inference mode).</param>
     /// <exception cref="ArgumentException">The model has a layer that cannot be folded (e.g. a BatchNorm without running stats).</exception>
+    /// <exception cref="NotSupportedException">
+    /// <see cref="ActivationLayout.Blocked"/> was asked for where it cannot run (not float32, not on the CPU, no oneDNN
+    /// in libtorch) or where it failed its check against the channels-first path.
+    /// </exception>
     public static InferenceResNet ForInference(this ResNet model, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
