@@ -366,6 +366,11 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         {
             throw new ArgumentException($"{ModelName}: expected a {fcWeight.dtype} input (the weights' dtype), got {input.dtype}.", nameof(input));
         }
+
+        if (input.device_type != fcWeight.device_type || input.device_index != fcWeight.device_index)
+        {
+            throw new ArgumentException($"{ModelName}: expected an input on {fcWeight.device} (the weights' device), got one on {input.device}.", nameof(input));
+        }
     }
 
     /// <inheritdoc />
