@@ -275,6 +275,18 @@ public class InferenceResNetTests
     }
 
     [Fact]
+    public void BlockedLayout_OddSizesAndEmptyBatches_MatchEvalModel()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ResNetFactory.Create("resnet18");
+        RandomizeNorms(model, 17);
+        AssertForInferenceMatchesEval(model, torch.randn(1, 3, 97, 75), new InferenceOptions { Layout = ActivationLayout.Blocked });
+        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        fast.call(torch.randn(0, 3, 64, 64)).shape.Should().Equal(0, 1000);
+        fast.ForwardFeatures(torch.randn(0, 3, 64, 64)).shape.Should().Equal(0, 512, 2, 2);
+    }
+
+    [Fact]
     public void AutoLayout_IsBlockedWhereOneDnnRuns()
     {
         using var model = new ResNet(Cifar20);
