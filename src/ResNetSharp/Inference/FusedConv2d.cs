@@ -104,7 +104,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     {
         using var noGrad = torch.no_grad();
         program = oneDnn;
-        blockedWeight = OneDnnProgram.KeepsDenseWeight(weight, groups)
+        blockedWeight = OneDnnProgram.KeepsDenseWeight(weight)
             ? weight.alias().DetachFromDisposeScope()
             : oneDnn.ReorderWeight(Config, weight).DetachFromDisposeScope();
     }

@@ -21,9 +21,12 @@ public enum ActivationLayout
     ChannelsLast,
 
     /// <summary>
-    /// oneDNN's blocked layout (libtorch MKLDNN tensors, channels in blocks of 8 or 16 floats): the input is
-    /// converted once, every convolution runs on weights reordered once at build time, and nothing converts between
-    /// layers. float32 on the CPU only; <see cref="InferenceExtensions.ForInference"/> throws where libtorch lacks it.
+    /// oneDNN's blocked layout (libtorch MKLDNN tensors, channels in blocks of 8 or 16 floats): convolutions (with
+    /// their ReLU) and pools run on it, with weights reordered once at build time (1×1 convs with 512 or more outputs
+    /// keep dense weights, which libtorch 2.10 needs to compute them right on some CPUs), and each block's residual
+    /// add runs on a dense copy of its output (oneDNN's sum crashed on the project's machine; docs/performance.md).
+    /// float32 on the CPU only; <see cref="InferenceExtensions.ForInference"/> throws where libtorch lacks it or where
+    /// the blocked path fails its check against the channels-first one.
     /// </summary>
     Blocked,
 }

@@ -43,10 +43,10 @@ internal sealed class OneDnnProgram : IDisposable
     /// True for the convolutions whose weight must stay dense (oneDNN then reorders it on each call): 1×1 convs with
     /// 512 or more outputs. With a weight reordered ahead by <c>mkldnn_reorder_conv2d_weight</c>, libtorch 2.10 on the
     /// project's AVX-512 machine returns wrong values for those (relative errors of 0.4–0.5 for 128→512, 256→512,
-    /// 2048→512) or dies of SIGFPE (512→1024); with the dense weight they are exact. Every other conv of the family
-    /// was exact with the reordered weight.
+    /// 2048→512) or dies of SIGFPE (512→1024, 1024→512); with the dense weight they are exact. Every other conv of
+    /// the family was exact with the reordered weight.
     /// </summary>
-    internal static bool KeepsDenseWeight(Tensor weight, long groups) =>
+    internal static bool KeepsDenseWeight(Tensor weight) =>
         weight.shape[2] == 1 && weight.shape[3] == 1 && weight.shape[0] >= 512;
 
     /// <summary>A dense, contiguous NCHW float32 CPU tensor → an MKLDNN tensor (a copy in the blocked layout).</summary>
