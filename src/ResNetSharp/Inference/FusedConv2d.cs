@@ -22,6 +22,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     private readonly Tensor? pointwise;
     private OneDnnProgram? program;
     private Tensor? blockedWeight;
+    private string? blockedFunction;
 
     internal FusedConv2d(Conv2d conv, nn.Module<Tensor, Tensor>? norm, bool relu)
         : base(nameof(FusedConv2d))
@@ -104,6 +105,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     {
         using var noGrad = torch.no_grad();
         program = oneDnn;
+        blockedFunction = oneDnn.ConvFunction(Config, Relu); // looked up once, not on every forward
         blockedWeight = OneDnnProgram.KeepsDenseWeight(weight)
             ? weight.alias().DetachFromDisposeScope()
             : oneDnn.ReorderWeight(Config, weight).DetachFromDisposeScope();
@@ -114,12 +116,13 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     {
         blockedWeight?.Dispose();
         blockedWeight = null;
+        blockedFunction = null;
         program = null;
     }
 
     /// <summary>The conv (and ReLU) on an MKLDNN tensor; the output is an MKLDNN tensor.</summary>
     internal Tensor ForwardBlocked(Tensor input) =>
-        program!.Conv(Config, Relu, input, blockedWeight ?? throw new InvalidOperationException("UseBlocked was not called."), bias);
+        program!.Conv(blockedFunction!, input, blockedWeight ?? throw new InvalidOperationException("UseBlocked was not called."), bias);
 
     /// <summary>Output height and width for an input of <paramref name="height"/> × <paramref name="width"/>.</summary>
     internal (long Height, long Width) OutputSize(long height, long width) =>

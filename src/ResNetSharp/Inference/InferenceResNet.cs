@@ -98,7 +98,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         }
 
         var convs = new[] { conv1 }.Concat(stages.SelectMany(s => s).SelectMany(b => b.AllConvs)).ToList();
-        var program = OneDnnProgram.TryCreate(convs.Select(c => c.Config).ToList())!;
+        var program = OneDnnProgram.Create(convs.Select(c => c.Config).ToList());
         foreach (var conv in convs)
         {
             conv.UseBlocked(program);

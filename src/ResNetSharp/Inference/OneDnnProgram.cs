@@ -35,9 +35,8 @@ internal sealed class OneDnnProgram : IDisposable
     /// </summary>
     internal static string? WhyUnavailable => Unavailable.Value;
 
-    /// <summary>A program for the given convolutions, or null where MKLDNN tensors are not available.</summary>
-    internal static OneDnnProgram? TryCreate(IReadOnlyCollection<ConvConfig> convs) =>
-        WhyUnavailable is null ? new OneDnnProgram(convs) : null;
+    /// <summary>A program for the given convolutions; call only where <see cref="WhyUnavailable"/> is null.</summary>
+    internal static OneDnnProgram Create(IReadOnlyCollection<ConvConfig> convs) => new(convs);
 
     /// <summary>
     /// True for the convolutions whose weight must stay dense (oneDNN then reorders it on each call): 1×1 convs with
@@ -58,9 +57,11 @@ internal sealed class OneDnnProgram : IDisposable
     /// <summary>The weight in the blocked layout oneDNN's convolution wants for this configuration.</summary>
     internal Tensor ReorderWeight(ConvConfig config, Tensor weight) => unit.invoke<Tensor>($"reorder_{configs[config]}", weight);
 
-    /// <summary>conv(x, w, b) on MKLDNN tensors (w from <see cref="ReorderWeight"/>), then ReLU in place when asked.</summary>
-    internal Tensor Conv(ConvConfig config, bool relu, Tensor x, Tensor weight, Tensor bias) =>
-        unit.invoke<Tensor>($"{(relu ? "conv_relu" : "conv")}_{configs[config]}", x, weight, bias);
+    /// <summary>The name of the function that runs a conv of this configuration (with its ReLU when asked), for <see cref="Conv"/>.</summary>
+    internal string ConvFunction(ConvConfig config, bool relu) => $"{(relu ? "conv_relu" : "conv")}_{configs[config]}";
+
+    /// <summary>conv(x, w, b) on MKLDNN tensors (w from <see cref="ReorderWeight"/>) by the function <see cref="ConvFunction"/> named.</summary>
+    internal Tensor Conv(string function, Tensor x, Tensor weight, Tensor bias) => unit.invoke<Tensor>(function, x, weight, bias);
 
     /// <summary>The 3×3, stride-2, padding-1 max pool of the ImageNet stem.</summary>
     internal Tensor StemMaxPool(Tensor x) => unit.invoke<Tensor>("stem_max_pool", x);
@@ -124,7 +125,7 @@ internal sealed class OneDnnProgram : IDisposable
             var w = torch.randn(new long[] { 16, 8, 3, 3 }, generator: generator);
             var b = torch.randn(new long[] { 16 }, generator: generator);
             var expected = nn.functional.conv2d(x, w, b, padding: new long[] { 1, 1 }).relu_();
-            var actual = program.ToDense(program.Conv(config, relu: true, program.ToBlocked(x), program.ReorderWeight(config, w), b));
+            var actual = program.ToDense(program.Conv(program.ConvFunction(config, relu: true), program.ToBlocked(x), program.ReorderWeight(config, w), b));
             double error = (actual - expected).abs().max().item<float>();
             return error <= 1e-4 * expected.abs().max().item<float>()
                 ? null

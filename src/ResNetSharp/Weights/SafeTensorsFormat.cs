@@ -28,31 +28,13 @@ public static class SafeTensorsFormat
 
     /// <summary>Reads a safetensors file.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the file and the problem.</exception>
-    public static WeightFile Read(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        return Read(stream, path);
-    }
+    public static WeightFile Read(string path) => WeightStreams.ReadFile(path, (stream, name) => Read(stream, name));
 
     /// <summary>Reads safetensors bytes from the stream's current position to its end.</summary>
     /// <param name="stream">The data; non-seekable streams are first copied into memory.</param>
     /// <param name="sourceName">Name used in messages. Default "stream".</param>
     /// <exception cref="InvalidDataException">The data is malformed; the message names the source and the problem.</exception>
-    public static WeightFile Read(Stream stream, string? sourceName = null)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        string source = sourceName ?? "stream";
-        var s = WeightStreams.EnsureSeekable(stream, out var owned);
-        try
-        {
-            return ReadSeekable(s, source);
-        }
-        finally
-        {
-            owned?.Dispose();
-        }
-    }
+    public static WeightFile Read(Stream stream, string? sourceName = null) => WeightStreams.ReadStream(stream, sourceName, ReadSeekable);
 
     /// <summary>Writes tensors as safetensors to <paramref name="path"/>, atomically.</summary>
     /// <param name="path">Target file; replaced only once the new file is complete and flushed.</param>

@@ -19,29 +19,11 @@ public static class TorchSharpFormat
 
     /// <summary>Reads a TorchSharp weight file.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message names the file and the problem.</exception>
-    public static WeightFile Read(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        return Read(stream, path);
-    }
+    public static WeightFile Read(string path) => WeightStreams.ReadFile(path, (stream, name) => Read(stream, name));
 
     /// <summary>Reads TorchSharp-format bytes from the stream's position to its end.</summary>
     /// <exception cref="InvalidDataException">The data is malformed; the message names the source and the problem.</exception>
-    public static WeightFile Read(Stream stream, string? sourceName = null)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        string source = sourceName ?? "stream";
-        var s = WeightStreams.EnsureSeekable(stream, out var owned);
-        try
-        {
-            return ReadSeekable(s, source);
-        }
-        finally
-        {
-            owned?.Dispose();
-        }
-    }
+    public static WeightFile Read(Stream stream, string? sourceName = null) => WeightStreams.ReadStream(stream, sourceName, ReadSeekable);
 
     /// <summary>Writes tensors in TorchSharp's format (readable by <c>Module.load</c>) to a stream (left open).</summary>
     public static void Write(Stream stream, IEnumerable<WeightTensor> tensors)

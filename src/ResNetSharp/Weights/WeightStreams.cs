@@ -7,6 +7,29 @@ namespace ResNetSharp;
 /// <summary>Stream helpers shared by the format readers: bounded reads whose failures become <see cref="InvalidDataException"/>.</summary>
 internal static class WeightStreams
 {
+    /// <summary>Opens <paramref name="path"/> for one sequential read and parses it with <paramref name="read"/> (the path names the source in messages).</summary>
+    public static WeightFile ReadFile(string path, Func<Stream, string, WeightFile> read)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return read(stream, path);
+    }
+
+    /// <summary>Parses <paramref name="stream"/> with <paramref name="readSeekable"/>, copying a non-seekable stream into memory first.</summary>
+    public static WeightFile ReadStream(Stream stream, string? sourceName, Func<Stream, string, WeightFile> readSeekable)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var s = EnsureSeekable(stream, out var owned);
+        try
+        {
+            return readSeekable(s, sourceName ?? "stream");
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
     /// <summary>Returns <paramref name="stream"/> when it can seek; otherwise copies it into memory (growing with the bytes actually read, never with a size the data claims).</summary>
     public static Stream EnsureSeekable(Stream stream, out Stream? owned)
     {
