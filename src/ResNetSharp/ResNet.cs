@@ -56,6 +56,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     private readonly Linear fc;
     private readonly List<ResNetStage> stages = new();
     private readonly List<FeatureInfo> featureInfo = new();
+    private ModelMetadata? metadata;
 
     /// <summary>Builds a network from a stage table.</summary>
     /// <param name="table">The architecture; validated first.</param>
@@ -202,6 +203,23 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
 
     /// <summary>The model's name (its registry key for named models).</summary>
     public string ModelName { get; }
+
+    /// <summary>
+    /// What the model expects and predicts (input size, channels, mean/std, interpolation, class names), saved with
+    /// its weights by <see cref="Checkpoint.SaveWeights(nn.Module, string, SaveOptions?)"/> and restored by
+    /// <see cref="ResNetFactory.FromWeights"/>. Defaults to <see cref="ModelMetadata.For"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to metadata whose class count, channels or architecture differ from the model's.</exception>
+    public ModelMetadata Metadata
+    {
+        get => metadata ??= ModelMetadata.For(this);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            value.Validate(this);
+            metadata = value.Table is null ? value with { Table = Table } : value;
+        }
+    }
 
     /// <summary>The residual stages, in order.</summary>
     public IReadOnlyList<ResNetStage> Stages => stages;
@@ -415,7 +433,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         table.Block switch
         {
             BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, dilation, device, dtype, table.PreActivation, frozenNorm),
-            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.Stride, table.Shortcut, dilation, device, dtype,
+            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.StridePlacement, table.Shortcut, dilation, device, dtype,
                 table.PreActivation, frozenNorm),
         };
 

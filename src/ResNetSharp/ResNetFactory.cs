@@ -169,13 +169,42 @@ public static class ResNetFactory
     public static ResNet Create(string name, ResNetOptions? options = null, StridePlacement? stride = null)
     {
         var def = GetDefinition(name);
-        var table = stride is { } s && s != def.Table.Stride ? def.Table.WithStride(s) : def.Table;
+        var table = stride is { } s && s != def.Table.StridePlacement ? def.Table.WithStridePlacement(s) : def.Table;
         return new ResNet(table, options, def.Name);
     }
 
     /// <summary>Builds a model from a custom stage table.</summary>
     /// <exception cref="ArgumentException">The table or options are invalid.</exception>
     public static ResNet Create(StageTable table, ResNetOptions? options = null, string name = "custom") => new(table, options, name);
+
+    /// <summary>
+    /// Rebuilds a model from a weight file that carries its own <see cref="ModelMetadata"/> (every file ResNetSharp
+    /// saves from a <see cref="ResNet"/>, trains or imports does), loads its weights strictly and sets
+    /// <see cref="ResNet.Metadata"/> from the file, so its preprocessing and class names travel with it.
+    /// </summary>
+    /// <param name="path">A safetensors file written by ResNetSharp.</param>
+    /// <param name="device">Device for the model, or null for the CPU.</param>
+    /// <param name="dtype">Parameter dtype, or null for float32.</param>
+    /// <exception cref="System.IO.InvalidDataException">The file is malformed, or carries no architecture metadata (then build the model by name and use <see cref="Checkpoint.LoadWeights(TorchSharp.torch.nn.Module, string, LoadOptions?)"/>).</exception>
+    /// <exception cref="WeightMismatchException">The weights do not fit the architecture the metadata describes.</exception>
+    public static ResNet FromWeights(string path, TorchSharp.torch.Device? device = null, TorchSharp.torch.ScalarType? dtype = null)
+    {
+        var file = WeightFile.Read(path);
+        var metadata = ModelMetadata.FromDictionary(file.Metadata, path)
+            ?? throw new System.IO.InvalidDataException(
+                $"{path}: the file carries no ResNetSharp architecture metadata; build the model by name (ResNetFactory.Create) and call LoadWeights.");
+        var model = metadata.CreateModel(device, dtype);
+        try
+        {
+            model.LoadWeights(file);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>ResNet-18: basic blocks [2, 2, 2, 2], 1.8 G multiply-adds (paper Table 1).</summary>
     public static ResNet ResNet18(ResNetOptions? options = null) => Create("resnet18", options);

@@ -90,7 +90,7 @@ public sealed record StageTable
     public int WidthPerGroup { get; init; } = 64;
 
     /// <summary>Where a down-sampling bottleneck puts its stride. Default: <see cref="StridePlacement.V1_5"/>.</summary>
-    public StridePlacement Stride { get; init; } = StridePlacement.V1_5;
+    public StridePlacement StridePlacement { get; init; } = StridePlacement.V1_5;
 
     /// <summary>The shortcut option. Default: <see cref="ShortcutOption.B"/>.</summary>
     public ShortcutOption Shortcut { get; init; } = ShortcutOption.B;
@@ -115,7 +115,7 @@ public sealed record StageTable
     public int OutputStride => (Stem == StemKind.ImageNet ? 4 : 1) * Strides.Aggregate(1, (a, s) => a * s);
 
     /// <summary>Returns a copy with another stride placement (v1 or v1.5).</summary>
-    public StageTable WithStride(StridePlacement stride) => this with { Stride = stride };
+    public StageTable WithStridePlacement(StridePlacement placement) => this with { StridePlacement = placement };
 
     /// <summary>Checks that the table describes a network that can be built.</summary>
     /// <exception cref="ArgumentException">A field is out of range; the message names it and what is allowed.</exception>
@@ -172,9 +172,9 @@ public sealed record StageTable
                 $"BasicBlock supports only Groups = 1 and WidthPerGroup = 64 (got {Groups} and {WidthPerGroup}); use BlockKind.Bottleneck for ResNeXt / Wide ResNet.");
         }
 
-        if (!Enum.IsDefined(Stride) || !Enum.IsDefined(Shortcut) || !Enum.IsDefined(Stem))
+        if (!Enum.IsDefined(StridePlacement) || !Enum.IsDefined(Shortcut) || !Enum.IsDefined(Stem))
         {
-            throw new ArgumentException("StageTable.Stride, Shortcut and Stem must be defined enum values.");
+            throw new ArgumentException("StageTable.StridePlacement, Shortcut and Stem must be defined enum values.");
         }
 
         if (Shortcut == ShortcutOption.A && Block != BlockKind.Basic)
@@ -186,6 +186,6 @@ public sealed record StageTable
     /// <summary>The table as one line, e.g. "Bottleneck [3, 4, 6, 3] × [64, 128, 256, 512], groups 1, width/group 64, v1.5, option B".</summary>
     public override string ToString() =>
         $"{Block} [{string.Join(", ", Layers)}] × [{string.Join(", ", Widths)}], {Stem} stem, groups {Groups}, " +
-        $"width/group {WidthPerGroup}, {(Stride == StridePlacement.V1 ? "v1" : "v1.5")}, option {Shortcut}" +
+        $"width/group {WidthPerGroup}, {(StridePlacement == StridePlacement.V1 ? "v1" : "v1.5")}, option {Shortcut}" +
         (PreActivation ? ", pre-activation" : "");
 }

@@ -148,7 +148,7 @@ public class InferenceResNetTests
     public void ForInference_BottleneckV1WithProjections_MatchesEvalModel()
     {
         using var scope = torch.NewDisposeScope();
-        var table = new StageTable { Block = BlockKind.Bottleneck, Layers = new[] { 1, 2 }, Widths = new[] { 16, 32 }, Strides = new[] { 1, 2 }, Stride = StridePlacement.V1, Shortcut = ShortcutOption.C, StemWidth = 16 };
+        var table = new StageTable { Block = BlockKind.Bottleneck, Layers = new[] { 1, 2 }, Widths = new[] { 16, 32 }, Strides = new[] { 1, 2 }, StridePlacement = StridePlacement.V1, Shortcut = ShortcutOption.C, StemWidth = 16 };
         using var model = new ResNet(table, new ResNetOptions { NumClasses = 5 });
         RandomizeNorms(model, 11);
         AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });

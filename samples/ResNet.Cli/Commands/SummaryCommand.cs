@@ -25,7 +25,7 @@ internal static class SummaryCommand
                 {
                     name = summary.Name,
                     architecture = summary.Architecture,
-                    variant = model.Table.Stride == StridePlacement.V1 ? "v1" : "v1.5",
+                    variant = model.Table.StridePlacement == StridePlacement.V1 ? "v1" : "v1.5",
                     inputSize = summary.InputSize,
                     weightedLayers = summary.WeightedLayers,
                     layerFormula = summary.LayerFormula,

@@ -75,7 +75,27 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
         options ??= new SaveOptions();
         var tensors = module.state_dict().Select(kv => WeightTensor.FromTensor(kv.Key, kv.Value, options.FloatType)).ToList();
-        return new WeightFile(tensors, options.Metadata, "memory");
+        return new WeightFile(tensors, MergeMetadata(module, options.Metadata), "memory");
+    }
+
+    /// <summary>A <see cref="ResNet"/>'s <see cref="ResNet.Metadata"/> pairs, overridden by the caller's own.</summary>
+    private static IReadOnlyDictionary<string, string>? MergeMetadata(nn.Module module, IReadOnlyDictionary<string, string>? extra)
+    {
+        if (module is not ResNet resnet)
+        {
+            return extra;
+        }
+
+        var pairs = new Dictionary<string, string>(resnet.Metadata.ToDictionary(), StringComparer.Ordinal);
+        if (extra is not null)
+        {
+            foreach (var (k, v) in extra)
+            {
+                pairs[k] = v;
+            }
+        }
+
+        return pairs;
     }
 
     /// <summary>Saves the model's state dict to a file, atomically: a temporary file in the same folder is written, flushed to disk and renamed over <paramref name="path"/>.</summary>
