@@ -19,10 +19,16 @@ public sealed record DownloadProgress(long BytesReceived, long? TotalBytes)
     /// <summary>Fraction done in [0, 1], or null when the total is unknown.</summary>
     public double? Fraction => TotalBytes is > 0 and var t ? Math.Min(1.0, (double)BytesReceived / t) : null;
 
-    /// <summary>"12.3 / 97.8 MB (13 %)".</summary>
-    public override string ToString() => TotalBytes is { } t
-        ? string.Create(CultureInfo.InvariantCulture, $"{BytesReceived / 1e6:F1} / {t / 1e6:F1} MB ({Fraction * 100:F0} %)")
-        : string.Create(CultureInfo.InvariantCulture, $"{BytesReceived / 1e6:F1} MB");
+    /// <summary>"12.3 / 97.8 MB (13 %)", or in kB below 1 MB.</summary>
+    public override string ToString()
+    {
+        bool small = (TotalBytes ?? BytesReceived) < 1_000_000;
+        double unit = small ? 1e3 : 1e6;
+        string name = small ? "kB" : "MB";
+        return TotalBytes is { } t
+            ? string.Create(CultureInfo.InvariantCulture, $"{BytesReceived / unit:F1} / {t / unit:F1} {name} ({Fraction * 100:F0} %)")
+            : string.Create(CultureInfo.InvariantCulture, $"{BytesReceived / unit:F1} {name}");
+    }
 }
 
 /// <summary>A download failed: unreachable server, HTTP error, broken transfer, wrong size or wrong hash. Nothing was left in the cache.</summary>
