@@ -103,6 +103,15 @@ public class PyTorchFormatTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Read_FlippedBitInAStorage_FailsTheZipCrcCheck()
+    {
+        byte[] bytes = File.ReadAllBytes(Fixtures.File_("pth_tiny.pth"));
+        bytes[bytes.Length / 2] ^= 0x10; // inside the data of some storage: the bytes still parse, only the CRC-32 tells
+        var act = () => PyTorchFormat.Read(new MemoryStream(bytes), "flipped.pth");
+        act.Should().Throw<InvalidDataException>().WithMessage("flipped.pth: zip entry 'pth_tiny/data/*' is damaged: CRC-32*");
+    }
+
+    [Fact]
     public void Read_ArchiveWithoutOneStorage_NamesTheMissingEntry()
     {
         byte[] bytes = Rewrite(entry => entry.EndsWith("/data/3", StringComparison.Ordinal) ? null : Array.Empty<byte>());

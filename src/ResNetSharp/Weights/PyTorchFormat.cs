@@ -181,6 +181,12 @@ public static class PyTorchFormat
             throw WeightStreams.Bad(source, $"zip entry '{entry.FullName}' holds more bytes than its header says.");
         }
 
+        uint crc = System.IO.Hashing.Crc32.HashToUInt32(bytes);
+        if (crc != entry.Crc32)
+        {
+            throw WeightStreams.Bad(source, $"zip entry '{entry.FullName}' is damaged: CRC-32 {crc:x8}, the archive says {entry.Crc32:x8}.");
+        }
+
         return bytes;
     }
 
