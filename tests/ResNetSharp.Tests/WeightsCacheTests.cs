@@ -115,6 +115,29 @@ public sealed class WeightsCacheTests : IDisposable
     }
 
     [Fact]
+    public void Download_SizeDiffersFromTheEntry_ThrowsBeforeKeepingAnything()
+    {
+        byte[] bytes = File.ReadAllBytes(Fixtures.File_("pth_tiny.pth"));
+        server.Serve("/sized.pth", bytes);
+        var entry = Entry("test.sized", "/sized.pth", Sha(Fixtures.File_("pth_tiny.pth"))) with { FileSize = bytes.Length + 1 };
+        var act = () => WeightsCache.Download(entry, null, cache);
+        act.Should().Throw<WeightsDownloadException>().WithMessage($"*announces {bytes.Length} bytes, the entry says {bytes.Length + 1}*");
+        CacheFiles().Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task DownloadAsync_Cancelled_LeavesNothingInTheCache()
+    {
+        server.Serve("/cancel.pth", File.ReadAllBytes(Fixtures.File_("pth_tiny.pth")));
+        var entry = Entry("test.cancel", "/cancel.pth", Sha(Fixtures.File_("pth_tiny.pth")));
+        using var cts = new CancellationTokenSource();
+        var progress = new SyncProgress(_ => cts.Cancel()); // cancel as soon as the first bytes arrive
+        var act = () => WeightsCache.DownloadAsync(entry, progress, cache, cts.Token);
+        await act.Should().ThrowAsync<OperationCanceledException>();
+        CacheFiles().Should().BeEmpty();
+    }
+
+    [Fact]
     public void Download_NotFound_ThrowsWithStatus()
     {
         var entry = Entry("test.missing", "/missing.pth", new string('a', 64));
