@@ -206,6 +206,16 @@ public static class ResNetFactory
         }
     }
 
+    /// <summary>
+    /// Builds a model from an ONNX file (exported by ResNetSharp, PyTorch, CNTK or another tool): the stage table is
+    /// recognised from the graph and the weights are loaded. For what was recognised (head, BN folding, opset) use
+    /// <see cref="OnnxImporter.Import(string, OnnxImportOptions?)"/>.
+    /// </summary>
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="options">Head size for featurizer graphs, device and dtype.</param>
+    /// <exception cref="OnnxImportException">The file cannot be mapped onto a ResNet; the message names the node.</exception>
+    public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
+
     /// <summary>ResNet-18: basic blocks [2, 2, 2, 2], 1.8 G multiply-adds (paper Table 1).</summary>
     public static ResNet ResNet18(ResNetOptions? options = null) => Create("resnet18", options);
 
