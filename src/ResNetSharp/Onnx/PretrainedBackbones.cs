@@ -22,8 +22,9 @@ public static class PretrainedBackbones
 
     /// <summary>
     /// ML.NET's ImageNet-trained ResNet-18 (CNTK 2.6, shipped as ONNX opset 8 in the NuGet package
-    /// <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> 0.23.1), imported as a <see cref="ResNet"/> with torchvision's
-    /// resnet18 table. The file is a featurizer: it ends in 7×7 average pooling (512 features) and has no classifier, so the
+    /// <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> 0.23.1), imported as a <see cref="ResNet"/>. Its recognised table is
+    /// not torchvision's resnet18: CNTK's network has three basic blocks in conv5_x, [2, 2, 2, 3] (1 + 18 + 1 = 20 weighted
+    /// layers), with option-B projections and the ImageNet stem. The file is a featurizer: it ends in 7×7 average pooling (512 features) and has no classifier, so the
     /// model's <c>fc</c> is freshly initialised for <paramref name="numClasses"/> classes for fine-tuning, and the
     /// file's own output is <c>model.ForwardHead(model.ForwardFeatures(x), preLogits: true)</c>.
     /// </summary>
