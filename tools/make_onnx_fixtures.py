@@ -142,7 +142,8 @@ def cifar_option_a(out):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         y = model(x)
-    # Eval mode folds BN into the convs and the Pad's computed pads into a constant.
+    # Eval mode folds BN into the convs; F.pad's pads stay a chain of shape ops (ConstantOfShape, Concat, Reshape, Slice,
+    # Transpose, Cast) on constants, which the importer evaluates.
     export(model, x, os.path.join(out, name + ".onnx"), opset_version=13)
     save_io(os.path.join(out, name + "_io.safetensors"), x, y, model="cifar resnet14 option A")
 
@@ -220,7 +221,109 @@ def opaque_asymmetric_io(out):
     save_io(path, x, y, model="resnet18")
 
 
-PARTS = [torchvision_resnet18, torchvision_resnext, cifar_option_a, opaque_asymmetric, opaque_asymmetric_io]
+class Unit(nn.Module):
+    """One residual unit written from the papers: basic or bottleneck, post- or pre-activation (He et al. 2016),
+    shortcut B (projection where the shape changes), C (projection everywhere), A (zero-padded identity) or none (plain), stride on the 3x3 (v1.5)
+    or on the first 1x1 (v1)."""
+
+    def __init__(self, cin, planes, stride, bottleneck, preact, shortcut, v1):
+        super().__init__()
+        out = planes * (4 if bottleneck else 1)
+        shapes = [(cin, planes, 1, stride if v1 else 1), (planes, planes, 3, 1 if v1 else stride), (planes, out, 1, 1)] if bottleneck \
+            else [(cin, planes, 3, stride), (planes, planes, 3, 1)]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, k, s, k // 2, bias=False) for i, o, k, s in shapes)
+        norm_widths = [cin] + [o for _, o, _, _ in shapes[:-1]] if preact else [o for _, o, _, _ in shapes]
+        self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in norm_widths)
+        self.preact, self.shortcut, self.stride, self.extra = preact, shortcut, stride, out - cin
+        changes = stride != 1 or cin != out
+        self.proj = None
+        if (shortcut == "B" and changes) or shortcut == "C":
+            self.proj = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), *([] if preact else [nn.BatchNorm2d(out)]))
+
+    def forward(self, x):
+        if self.preact:
+            pre = F.relu(self.norms[0](x))
+            y = pre
+            for i, conv in enumerate(self.convs):
+                y = conv(y)
+                if i + 1 < len(self.convs):
+                    y = F.relu(self.norms[i + 1](y))
+            src = pre
+        else:
+            y = x
+            for i, conv in enumerate(self.convs):
+                y = self.norms[i](conv(y))
+                if i + 1 < len(self.convs):
+                    y = F.relu(y)
+            src = x
+        if self.shortcut == "none":
+            s = None
+        elif self.proj is not None:
+            s = self.proj(src)
+        elif self.shortcut == "A" and (self.stride != 1 or self.extra):
+            s = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, 0, self.extra))
+        else:
+            s = x
+        y = y if s is None else y + s
+        return y if self.preact else F.relu(y)
+
+
+class PaperNet(nn.Module):
+    def __init__(self, layers, widths, bottleneck=False, preact=False, shortcut="B", v1=False, cifar=False, stem=16, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, stem, 3 if cifar else 7, 1 if cifar else 2, 1 if cifar else 3, bias=False)
+        self.bn1 = None if preact else nn.BatchNorm2d(stem)
+        self.pool = None if cifar else nn.MaxPool2d(3, 2, 1)
+        units, cin = [], stem
+        for s, (n, w) in enumerate(zip(layers, widths)):
+            for b in range(n):
+                units.append(Unit(cin, w, (1 if s == 0 else 2) if b == 0 else 1, bottleneck, preact, shortcut, v1))
+                cin = w * (4 if bottleneck else 1)
+        self.units = nn.Sequential(*units)
+        self.norm = nn.BatchNorm2d(cin) if preact else None
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        if self.bn1 is not None:
+            y = F.relu(self.bn1(y))
+        if self.pool is not None:
+            y = self.pool(y)
+        y = self.units(y)
+        if self.norm is not None:
+            y = F.relu(self.norm(y))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+PAPER_NETS = {
+    # name: (constructor kwargs, input side, export kwargs)
+    "preact_basic_bn": (dict(layers=[1, 2, 1, 1], widths=[16, 32, 64, 128]), 64,
+                        dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE), True),
+    "preact_bottleneck_folded": (dict(layers=[1, 1, 2, 1], widths=[8, 16, 32, 64], bottleneck=True), 64, {}, True),
+    "preact_cifar_option_a": (dict(layers=[2, 1, 1], widths=[16, 32, 64], shortcut="A", cifar=True), 32, {}, True),
+    "plain_basic_folded": (dict(layers=[2, 1, 1, 1], widths=[16, 32, 64, 128], shortcut="none"), 64, {}, False),
+    "plain_bottleneck_v1_bn": (dict(layers=[1, 1, 1, 1], widths=[8, 16, 32, 64], bottleneck=True, shortcut="none", v1=True), 64,
+                               dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE), False),
+    "v1_bottleneck_c_bn": (dict(layers=[1, 2, 1, 1], widths=[8, 16, 32, 64], bottleneck=True, v1=True, shortcut="C"), 64,
+                           dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE), False),
+}
+
+
+def paper_nets(out):
+    """Hand-written paper networks: pre-activation (BN kept and folded), plain, v1 bottlenecks, CIFAR option A."""
+    for i, (name, (kwargs, side, export_kwargs, preact)) in enumerate(PAPER_NETS.items()):
+        if os.path.exists(os.path.join(out, name + ".onnx")) and os.path.exists(os.path.join(out, name + "_io.safetensors")):
+            continue
+        model = randomised(lambda: PaperNet(preact=preact, **kwargs), 3400 + i)
+        torch.manual_seed(3500 + i)
+        x = torch.randn(2, 3, side, side)
+        with torch.no_grad():
+            y = model(x)
+        export(model, x, os.path.join(out, name + ".onnx"), opset_version=13, **export_kwargs)
+        save_io(os.path.join(out, name + "_io.safetensors"), x, y, model=name)
+
+
+PARTS = [torchvision_resnet18, torchvision_resnext, cifar_option_a, opaque_asymmetric, opaque_asymmetric_io, paper_nets]
 
 
 def main():

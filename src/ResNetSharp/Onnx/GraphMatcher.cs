@@ -30,14 +30,17 @@ internal sealed class GraphMatcher
     private sealed record Norm(float[] Weight, float[] Bias, float[] Mean, float[] Var);
 
     private sealed record ConvBn(OnnxNode Node, long InChannels, long OutChannels, long Kernel, long Stride, long Groups, float[] Weight, long[] Shape,
-        Norm Norm, string Output, long? H, long? W);
+        Norm? Norm, string Output, long? H, long? W);
 
-    private enum ShortcutKind { Identity, Projection, ZeroPad }
+    private enum ShortcutKind { Identity, Projection, ZeroPad, None }
+
+    /// <summary>What follows a convolution: its BN (post-activation), no norm (pre-activation's last conv, projection, stem), or whichever the graph has.</summary>
+    private enum NormMode { Post, None, Auto }
 
     private sealed record Chain(List<ConvBn> Convs, OnnxNode Add, string End, ShortcutKind Kind, long Stride, long Channels, OnnxNode First);
 
     private sealed record Block(OnnxNode First, BlockKind Kind, long In, long Out, long Planes, long Width, long Groups, long Stride,
-        StridePlacement? Placement, List<ConvBn> Branch, ShortcutKind Shortcut, ConvBn? Projection);
+        StridePlacement? Placement, List<ConvBn> Branch, ShortcutKind Shortcut, ConvBn? Projection, Norm? PreNorm = null);
 
     public Result Match()
     {
@@ -49,9 +52,11 @@ internal sealed class GraphMatcher
         long? h = g.InputDims[2], w = g.InputDims[3];
         string cur = g.InputName;
 
-        // Stem: conv (7×7/2 ImageNet, 3×3/1 CIFAR) + BN + ReLU (+ 3×3/2 max pool).
+        // Stem: conv (7×7/2 ImageNet, 3×3/1 CIFAR) + BN + ReLU (+ 3×3/2 max pool); a pre-activation stem is the bare conv.
         var first = Single(cur, "the stem convolution", null);
-        var stem = ConvWithNorm(first, cur, g.InputDims[1], h, w);
+        var stemUsers = g.ConsumersOf(first.Output);
+        bool preAct = first.Op == "Conv" && !(stemUsers.Count == 1 && stemUsers[0].Op is "BatchNormalization" or "Relu");
+        var stem = ConvWithNorm(first, cur, g.InputDims[1], h, w, preAct ? NormMode.None : NormMode.Post);
         StemKind stemKind = (stem.Kernel, stem.Stride) switch
         {
             (7, 2) => StemKind.ImageNet,
@@ -63,15 +68,15 @@ internal sealed class GraphMatcher
             throw g.Error($"stem convolution has {stem.Groups} groups: expected 1.", stem.Node);
         }
 
-        Put("conv1", stem, "bn1");
+        Put("conv1", stem, preAct ? null : "bn1");
         (h, w) = (stem.H, stem.W);
-        cur = Relu(stem.Output, stem.Node, "after the stem convolution (pre-activation graphs are not supported)");
+        cur = preAct ? stem.Output : Relu(stem.Output, stem.Node, "after the stem convolution's BatchNormalization");
         if (stemKind == StemKind.ImageNet)
         {
             var pool = Single(cur, "the stem's 3×3 stride-2 MaxPool", stem.Node);
             if (pool.Op != "MaxPool")
             {
-                throw g.Error("expected the stem's 3×3 stride-2 MaxPool after the stem ReLU.", pool);
+                throw g.Error($"expected the stem's 3×3 stride-2 MaxPool after the stem {(preAct ? "convolution" : "ReLU")}.", pool);
             }
 
             (h, w) = Window(pool, 3, 2, 1, h, w);
@@ -80,13 +85,72 @@ internal sealed class GraphMatcher
 
         var blocks = new List<Block>();
         long channels = stem.OutChannels;
-        while (g.ConsumersOf(cur).Any(n => n.Op is "Conv" or "Slice" or "Pad"))
+        Norm? finalNorm = null;
+        var users = g.ConsumersOf(cur);
+        if (preAct)
         {
-            var block = ParseBlock(cur, channels, ref h, ref w);
-            blocks.Add(block);
-            channels = block.Out;
-            var add = g.ConsumersOf(block.Branch[^1].Output)[0];
-            cur = Relu(add.Output, add, "after the residual Add (pre-activation graphs are not supported)");
+            while (true)
+            {
+                // x → BN → ReLU: a block when that ReLU feeds convolutions, else the final norm before pooling.
+                users = g.ConsumersOf(cur);
+                var normNode = users.FirstOrDefault(n => n.Op is "BatchNormalization" or "Mul")
+                    ?? throw (users.Count > 0
+                        ? g.Error("expected the pre-activation BatchNormalization of the next block (or the final norm).", users[0])
+                        : g.Error($"the graph ends at '{cur}': expected the final BatchNormalization + ReLU and pooling."));
+                if (users.Count == 1)
+                {
+                    var (norm, normOut) = ParseNorm(normNode, cur, channels);
+                    string r = Relu(normOut, normNode, "after the pre-activation BatchNormalization");
+                    if (!g.ConsumersOf(r).Any(n => n.Op == "Conv"))
+                    {
+                        finalNorm = norm;
+                        cur = r;
+                        break;
+                    }
+                }
+
+                var block = ParsePreActBlock(cur, channels, ref h, ref w);
+                blocks.Add(block);
+                channels = block.Out;
+                cur = g.ConsumersOf(block.Branch[^1].Output)[0].Output;
+            }
+        }
+        else if (users.Count == 1 && users[0].Op == "Conv")
+        {
+            // A plain network (the paper's degradation baselines): conv-BN-ReLU units and no residual Add.
+            var units = new List<ConvBn>();
+            while (g.ConsumersOf(cur) is { Count: 1 } next && next[0].Op == "Conv")
+            {
+                var cb = ConvWithNorm(next[0], cur, channels, h, w, NormMode.Post);
+                units.Add(cb);
+                (h, w, channels) = (cb.H, cb.W, cb.OutChannels);
+                cur = Relu(cb.Output, cb.Node, "after a convolution of a plain network");
+            }
+
+            int per = units[0].Kernel == 1 ? 3 : 2;
+            if (units.Count % per != 0)
+            {
+                throw g.Error($"{units.Count} convolutions after the stem do not group into {(per == 2 ? "basic blocks (pairs of 3×3)" : "bottlenecks (1×1, 3×3, 1×1)")}.", units[^1].Node);
+            }
+
+            for (int i = 0; i < units.Count; i += per)
+            {
+                var convs = units.GetRange(i, per);
+                var (kind, stride, planes, width, groups, placement) = ClassifyBranch(convs);
+                blocks.Add(new Block(convs[0].Node, kind, convs[0].InChannels, convs[^1].OutChannels, planes, width, groups, stride, placement, convs,
+                    ShortcutKind.None, null));
+            }
+        }
+        else
+        {
+            while (g.ConsumersOf(cur).Any(n => n.Op is "Conv" or "Slice" or "Pad"))
+            {
+                var block = ParseBlock(cur, channels, ref h, ref w);
+                blocks.Add(block);
+                channels = block.Out;
+                var add = g.ConsumersOf(block.Branch[^1].Output)[0];
+                cur = Relu(add.Output, add, "after the residual Add (or the graph's blocks end in an Add without ReLU, which is a pre-activation block)");
+            }
         }
 
         if (blocks.Count == 0)
@@ -95,16 +159,24 @@ internal sealed class GraphMatcher
             var next = nexts.Count > 0 ? nexts[0] : null;
             throw next is null
                 ? g.Error("no residual block follows the stem: not a ResNet.")
-                : g.Error("expected a residual block (Conv branch + shortcut joined by Add) after the stem: not a ResNet (plain networks are not recognised).", next);
+                : g.Error("expected a residual block (Conv branch + shortcut joined by Add) after the stem: not a ResNet.", next);
         }
 
-        var table = BuildTable(blocks, stemKind, stem.OutChannels);
+        if (finalNorm is not null)
+        {
+            weights["norm.weight"] = (new[] { channels }, finalNorm.Weight);
+            weights["norm.bias"] = (new[] { channels }, finalNorm.Bias);
+            weights["norm.running_mean"] = (new[] { channels }, finalNorm.Mean);
+            weights["norm.running_var"] = (new[] { channels }, finalNorm.Var);
+        }
+
+        var table = BuildTable(blocks, stemKind, stem.OutChannels, preAct);
         var (head, numClasses, inputSize) = ParseHead(cur, channels, h, w, table);
         return new Result(table, (int)stem.InChannels, numClasses, head, anyFolded && !anyNorm, inputSize, blocks.Count,
             blocks.Count(b => b.Shortcut == ShortcutKind.Projection), weights);
     }
 
-    private StageTable BuildTable(List<Block> blocks, StemKind stem, long stemWidth)
+    private StageTable BuildTable(List<Block> blocks, StemKind stem, long stemWidth, bool preAct)
     {
         var kind = blocks[0].Kind;
         var odd = blocks.FirstOrDefault(b => b.Kind != kind);
@@ -138,9 +210,14 @@ internal sealed class GraphMatcher
         }
 
         bool optionA = blocks.Any(b => b.Shortcut == ShortcutKind.ZeroPad);
+        bool plain = blocks.All(b => b.Shortcut == ShortcutKind.None);
         bool shapeRule = blocks.All(b => (b.Shortcut == ShortcutKind.Projection) == Shortcuts.ShapeChanges(b.In, b.Out, b.Stride));
         ShortcutOption shortcut;
-        if (optionA)
+        if (plain)
+        {
+            shortcut = ShortcutOption.None;
+        }
+        else if (optionA)
         {
             var proj = blocks.FirstOrDefault(b => b.Shortcut == ShortcutKind.Projection);
             if (proj is not null)
@@ -184,14 +261,26 @@ internal sealed class GraphMatcher
             {
                 var b = stages[s][i];
                 string prefix = $"layer{s + 1}.{i}";
-                for (int k = 0; k < b.Branch.Count; k++)
+                if (preAct)
                 {
-                    Put($"{prefix}.conv{k + 1}", b.Branch[k], $"{prefix}.bn{k + 1}");
+                    // bn1 normalises the block's input; the norm after conv k is bn(k + 2); the last conv and the projection have none.
+                    PutNorm($"{prefix}.bn1", b.PreNorm!, b.In);
+                    for (int k = 0; k < b.Branch.Count; k++)
+                    {
+                        Put($"{prefix}.conv{k + 1}", b.Branch[k], k < b.Branch.Count - 1 ? $"{prefix}.bn{k + 2}" : null);
+                    }
+                }
+                else
+                {
+                    for (int k = 0; k < b.Branch.Count; k++)
+                    {
+                        Put($"{prefix}.conv{k + 1}", b.Branch[k], $"{prefix}.bn{k + 1}");
+                    }
                 }
 
                 if (b.Projection is not null)
                 {
-                    Put($"{prefix}.downsample.0", b.Projection, $"{prefix}.downsample.1");
+                    Put($"{prefix}.downsample.0", b.Projection, preAct ? null : $"{prefix}.downsample.1");
                 }
             }
         }
@@ -208,6 +297,7 @@ internal sealed class GraphMatcher
             WidthPerGroup = (int)widthPerGroup,
             StridePlacement = placements.Count == 1 ? placements[0] : StridePlacement.V1_5,
             Shortcut = shortcut,
+            PreActivation = preAct,
         };
         try
         {
@@ -253,6 +343,15 @@ internal sealed class GraphMatcher
         var branch = branchChains[0];
         var shortcut = chains.First(c => !ReferenceEquals(c, branch));
         var convs = branch.Convs;
+        var (kind, stride, planes, width, groups, placement) = ClassifyBranch(convs);
+        long outC = convs[^1].OutChannels;
+        var projection = CheckShortcut(shortcut, stride, channels, outC, add);
+        (h, w) = (convs[^1].H, convs[^1].W);
+        return new Block(convs[0].Node, kind, channels, outC, planes, width, groups, stride, placement, convs, shortcut.Kind, projection);
+    }
+
+    private (BlockKind Kind, long Stride, long Planes, long Width, long Groups, StridePlacement? Placement) ClassifyBranch(List<ConvBn> convs)
+    {
         BlockKind kind;
         long stride, planes, width, groups;
         StridePlacement? placement = null;
@@ -293,7 +392,11 @@ internal sealed class GraphMatcher
             throw g.Error($"a residual branch of {convs.Count} convolutions: expected 2 (basic block) or 3 (bottleneck).", convs[0].Node);
         }
 
-        long outC = convs[^1].OutChannels;
+        return (kind, stride, planes, width, groups, placement);
+    }
+
+    private ConvBn? CheckShortcut(Chain shortcut, long stride, long channels, long outC, OnnxNode add)
+    {
         ConvBn? projection = null;
         switch (shortcut.Kind)
         {
@@ -323,12 +426,67 @@ internal sealed class GraphMatcher
                 break;
         }
 
+        return projection;
+    }
+
+    /// <summary>A pre-activation unit: x → BN → ReLU → branch, shortcut of x (identity, zero pad) or of the activated x (projection), Add, no ReLU.</summary>
+    private Block ParsePreActBlock(string x, long channels, ref long? h, ref long? w)
+    {
+        var cons = g.ConsumersOf(x);
+        var normNode = cons.First(n => n.Op is "BatchNormalization" or "Mul");
+        var others = cons.Where(n => !ReferenceEquals(n, normNode)).ToList();
+        if (others.Count > 1 || g.Outputs.Contains(x))
+        {
+            throw g.Error($"value '{x}' feeds {cons.Count} nodes: expected a pre-activation block (its BatchNormalization and at most one shortcut).", others[^1]);
+        }
+
+        var (preNorm, normOut) = ParseNorm(normNode, x, channels);
+        string pre = Relu(normOut, normNode, "after the pre-activation BatchNormalization");
+        long? inH = h, inW = w;
+        var convUsers = g.ConsumersOf(pre);
+        if (convUsers.Count is < 1 or > 2 || convUsers.Any(n => n.Op != "Conv") || (convUsers.Count == 2) == (others.Count == 1))
+        {
+            throw g.Error("expected the branch convolution (and a projection convolution when the raw input is not the shortcut) after the pre-activation ReLU.",
+                convUsers.FirstOrDefault(n => n.Op != "Conv") ?? normNode);
+        }
+
+        var chains = convUsers.Select(n => FollowChain(n, pre, channels, inH, inW, NormMode.Auto)).ToList();
+        if (others.Count == 1)
+        {
+            chains.Add(FollowChain(others[0], x, channels, inH, inW, NormMode.Auto));
+        }
+
+        if (!ReferenceEquals(chains[0].Add, chains[1].Add))
+        {
+            throw g.Error("the branch and the shortcut meet in different nodes: expected one residual Add.", chains[1].Add);
+        }
+
+        var add = chains[0].Add;
+        var addInputs = add.Inputs.Where(i => i.Length > 0).ToArray();
+        if (addInputs.Length != 2 || !addInputs.Contains(chains[0].End) || !addInputs.Contains(chains[1].End))
+        {
+            throw g.Error("expected a residual Add of exactly the branch and the shortcut.", add);
+        }
+
+        var branch = chains.Where(c => c.Convs.Count >= 2).ToList() is { Count: 1 } one
+            ? one[0]
+            : throw g.Error("expected one residual branch of 2 (basic) or 3 (bottleneck) convolutions and one shortcut.", add);
+        var shortcut = chains.First(c => !ReferenceEquals(c, branch));
+        var convs = branch.Convs;
+        if (convs[^1].Norm is not null || shortcut.Convs.Any(c => c.Norm is not null))
+        {
+            throw g.Error("in a pre-activation block the last branch convolution and the projection feed the Add directly (no BatchNormalization).", convs[^1].Node);
+        }
+
+        var (kind, stride, planes, width, groups, placement) = ClassifyBranch(convs);
+        long outC = convs[^1].OutChannels;
+        var projection = CheckShortcut(shortcut, stride, channels, outC, add);
         (h, w) = (convs[^1].H, convs[^1].W);
-        return new Block(convs[0].Node, kind, channels, outC, planes, width, groups, stride, placement, convs, shortcut.Kind, projection);
+        return new Block(convs[0].Node, kind, channels, outC, planes, width, groups, stride, placement, convs, shortcut.Kind, projection, preNorm);
     }
 
     /// <summary>Follows one path from a block's input to the residual Add.</summary>
-    private Chain FollowChain(OnnxNode node, string x, long channels, long? h, long? w)
+    private Chain FollowChain(OnnxNode node, string x, long channels, long? h, long? w, NormMode mode = NormMode.Post)
     {
         if (node.Op is "Add" or "Sum")
         {
@@ -352,7 +510,7 @@ internal sealed class GraphMatcher
         long c = channels;
         while (true)
         {
-            var cb = ConvWithNorm(node, v, c, h, w);
+            var cb = ConvWithNorm(node, v, c, h, w, mode);
             convs.Add(cb);
             (h, w, c) = (cb.H, cb.W, cb.OutChannels);
             var next = Single(cb.Output, "a ReLU or the residual Add", cb.Node);
@@ -628,7 +786,7 @@ internal sealed class GraphMatcher
     }
 
     /// <summary>A Conv on <paramref name="input"/> and the BatchNormalization after it, or an exact identity norm plus the conv bias when BN was folded.</summary>
-    private ConvBn ConvWithNorm(OnnxNode node, string input, long? inChannels, long? h, long? w)
+    private ConvBn ConvWithNorm(OnnxNode node, string input, long? inChannels, long? h, long? w, NormMode mode)
     {
         if (node.Op != "Conv")
         {
@@ -689,54 +847,29 @@ internal sealed class GraphMatcher
 
         string output = node.Output;
         var cons = g.ConsumersOf(output);
-        Norm norm;
-        if (cons.Count == 1 && cons[0].Op == "BatchNormalization" && !g.Outputs.Contains(output))
+        Norm? norm;
+        bool bnNext = cons.Count == 1 && cons[0].Op == "BatchNormalization" && !g.Outputs.Contains(output);
+        bool reluNext = cons.Count == 1 && cons[0].Op == "Relu" && !g.Outputs.Contains(output);
+        if (mode != NormMode.None && bnNext)
         {
-            var bn = cons[0];
-            if (bn.Inputs[0] != output || bn.Inputs.Length < 5)
-            {
-                throw g.Error("BatchNormalization needs X, scale, B, mean, var.", bn);
-            }
-
-            if (bn.Int("training_mode", 0) != 0 || bn.Proto.Output.Skip(1).Any(o => o.Length > 0 && g.ConsumersOf(o).Count > 0))
-            {
-                throw g.Error("BatchNormalization in training mode: export the model in eval (inference) mode.", bn);
-            }
-
-            if (bn.Attribute("spatial") is { } sp && sp.I != 1)
-            {
-                throw g.Error("BatchNormalization with spatial = 0 (per-pixel statistics) is not a ResNet's BN.", bn);
-            }
-
-            float[] Param(int i, string what)
-            {
-                var c = FloatConst(bn, i, $"the BN {what}");
-                return c.Count == outC ? c.Floats! : throw g.Error($"BN {what} has {c.Count} values for {outC} channels.", bn);
-            }
-
-            float eps = bn.Float("epsilon", 1e-5f);
-            float[] mean = Param(3, "mean"), var = Param(4, "variance");
-            if (convBias is not null)
-            {
-                mean = mean.Select((m, i) => m - convBias[i]).ToArray(); // BN(conv + b) = BN'(conv) with mean − b.
-            }
-
-            if (eps != TorchEps)
-            {
-                // BN divides by √(var + eps); ResNetSharp's BN has eps 1e-5, so move the difference into the variance.
-                var = var.Select(v => (float)(v + (double)eps - TorchEps)).ToArray();
-            }
-
-            norm = new Norm(Param(1, "scale"), Param(2, "bias"), mean, var);
-            output = bn.Output;
-            anyNorm = true;
+            (norm, output) = ParseNorm(cons[0], output, outC, convBias);
         }
-        else
+        else if (mode == NormMode.Post || (mode == NormMode.Auto && reluNext))
         {
             // BN folded into the conv (or none): the model's BN becomes an exact identity plus the conv's bias.
             norm = new Norm(Enumerable.Repeat(1f, (int)outC).ToArray(), convBias ?? new float[outC], new float[outC],
                 Enumerable.Repeat(IdentityVariance, (int)outC).ToArray());
             anyFolded = true;
+        }
+        else
+        {
+            // No norm here (pre-activation: the stem, the last branch conv, the projection): a bias would have nowhere to go.
+            if (convBias is not null && convBias.Any(b => b != 0f))
+            {
+                throw g.Error("this convolution has a bias but no BatchNormalization follows it, and a pre-activation ResNet has none there to take it.", node);
+            }
+
+            norm = null;
         }
 
         return new ConvBn(node, inC, outC, k, strides[0], groups, wc.Floats!, wc.Dims, norm, output, oh, ow);
@@ -846,7 +979,8 @@ internal sealed class GraphMatcher
         string message = cons.Count == 0
             ? $"the graph ends at '{value}': expected {expected} next."
             : $"value '{value}' feeds {cons.Count} nodes ({string.Join(", ", cons.Select(n => $"{n.Op} '{n.Name}'"))}){(g.Outputs.Contains(value) ? " and is a graph output" : "")}: expected only {expected}.";
-        throw producer is null ? g.Error(message) : g.Error(message, producer);
+        var at = producer ?? (cons.Count > 0 ? cons[0] : null);
+        throw at is null ? g.Error(message) : g.Error(message, at);
     }
 
     private OnnxConstant FloatConst(OnnxNode node, int input, string what)
@@ -868,12 +1002,91 @@ internal sealed class GraphMatcher
             ? v
             : throw g.Error($"'{what}' (input {input}) must be a constant int64 tensor.", node);
 
-    private void Put(string conv, ConvBn cb, string bn)
+    private void Put(string conv, ConvBn cb, string? bn)
     {
         weights[$"{conv}.weight"] = (cb.Shape, cb.Weight);
-        weights[$"{bn}.weight"] = (new[] { cb.OutChannels }, cb.Norm.Weight);
-        weights[$"{bn}.bias"] = (new[] { cb.OutChannels }, cb.Norm.Bias);
-        weights[$"{bn}.running_mean"] = (new[] { cb.OutChannels }, cb.Norm.Mean);
-        weights[$"{bn}.running_var"] = (new[] { cb.OutChannels }, cb.Norm.Var);
+        if (bn is not null)
+        {
+            PutNorm(bn, cb.Norm ?? throw new InvalidOperationException($"{conv} has no norm to store as {bn}."), cb.OutChannels);
+        }
+    }
+
+    private void PutNorm(string bn, Norm norm, long channels)
+    {
+        weights[$"{bn}.weight"] = (new[] { channels }, norm.Weight);
+        weights[$"{bn}.bias"] = (new[] { channels }, norm.Bias);
+        weights[$"{bn}.running_mean"] = (new[] { channels }, norm.Mean);
+        weights[$"{bn}.running_var"] = (new[] { channels }, norm.Var);
+    }
+
+    /// <summary>
+    /// A BatchNormalization (inference) on <paramref name="input"/>, or a per-channel Mul + Add (a BN an exporter wrote as
+    /// scale and shift), as ResNetSharp's BN parameters; a preceding conv bias is moved into the running mean.
+    /// </summary>
+    private (Norm Norm, string Output) ParseNorm(OnnxNode bn, string input, long channels, float[]? convBias = null)
+    {
+        if (bn.Inputs[0] != input)
+        {
+            throw g.Error("expected the feature map as the norm's first input.", bn);
+        }
+
+        if (bn.Op == "Mul")
+        {
+            float[] PerChannel(OnnxNode n, string what) =>
+                n.Inputs.Length == 2 && g.Constant(n.Inputs[1]) is { Floats: { } v } c && c.Count == channels &&
+                (c.Dims.Length == 3 || (c.Dims.Length == 4 && c.Dims[0] == 1)) && c.Dims[^1] == 1 && c.Dims[^2] == 1
+                    ? v
+                    : throw g.Error($"expected a per-channel {what} ({channels}×1×1 constant) as the second input.", n);
+
+            float[] scale = PerChannel(bn, "scale");
+            var add = Single(bn.Output, "the shift (Add) of a scale-and-shift norm", bn);
+            if (add.Op != "Add" || add.Inputs[0] != bn.Output)
+            {
+                throw g.Error("expected Add(scaled map, per-channel shift) after a per-channel Mul.", add);
+            }
+
+            float[] shift = PerChannel(add, "shift");
+            anyFolded = true;
+            // scale × (conv + b) + shift: the conv bias becomes a running mean of −b.
+            float[] shiftMean = convBias?.Select(b => -b).ToArray() ?? new float[channels];
+            return (new Norm(scale, shift, shiftMean, Enumerable.Repeat(IdentityVariance, (int)channels).ToArray()), add.Output);
+        }
+
+        if (bn.Op != "BatchNormalization" || bn.Inputs.Length < 5)
+        {
+            throw g.Error("expected BatchNormalization(X, scale, B, mean, var).", bn);
+        }
+
+        if (bn.Int("training_mode", 0) != 0 || bn.Proto.Output.Skip(1).Any(o => o.Length > 0 && g.ConsumersOf(o).Count > 0))
+        {
+            throw g.Error("BatchNormalization in training mode: export the model in eval (inference) mode.", bn);
+        }
+
+        if (bn.Attribute("spatial") is { } sp && sp.I != 1)
+        {
+            throw g.Error("BatchNormalization with spatial = 0 (per-pixel statistics) is not a ResNet's BN.", bn);
+        }
+
+        float[] Param(int i, string what)
+        {
+            var c = FloatConst(bn, i, $"the BN {what}");
+            return c.Count == channels ? c.Floats! : throw g.Error($"BN {what} has {c.Count} values for {channels} channels.", bn);
+        }
+
+        float eps = bn.Float("epsilon", 1e-5f);
+        float[] mean = Param(3, "mean"), var = Param(4, "variance");
+        if (convBias is not null)
+        {
+            mean = mean.Select((m, i) => m - convBias[i]).ToArray(); // BN(conv + b) = BN'(conv) with mean − b.
+        }
+
+        if (eps != TorchEps)
+        {
+            // BN divides by √(var + eps); ResNetSharp's BN has eps 1e-5, so move the difference into the variance.
+            var = var.Select(v => (float)(v + (double)eps - TorchEps)).ToArray();
+        }
+
+        anyNorm = true;
+        return (new Norm(Param(1, "scale"), Param(2, "bias"), mean, var), bn.Output);
     }
 }

@@ -83,6 +83,21 @@ public class OnnxImporterTests(ITestOutputHelper output)
         CheckOutputs(result.Model, "opaque_asymmetric");
     }
 
+    [Theory]
+    [InlineData("preact_basic_bn", "Basic [1, 2, 1, 1] × [16, 32, 64, 128], ImageNet stem, groups 1, width/group 64, v1.5, option B, pre-activation", false)]
+    [InlineData("preact_bottleneck_folded", "Bottleneck [1, 1, 2, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1.5, option B, pre-activation", false)]
+    [InlineData("preact_cifar_option_a", "Basic [2, 1, 1] × [16, 32, 64], Cifar stem, groups 1, width/group 64, v1.5, option A, pre-activation", false)]
+    [InlineData("plain_basic_folded", "Basic [2, 1, 1, 1] × [16, 32, 64, 128], ImageNet stem, groups 1, width/group 64, v1.5, option None", true)]
+    [InlineData("plain_bottleneck_v1_bn", "Bottleneck [1, 1, 1, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1, option None", false)]
+    [InlineData("v1_bottleneck_c_bn", "Bottleneck [1, 2, 1, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1, option C", false)]
+    public void Import_PaperVariants_RecognisesTableAndMatches(string name, string table, bool folded)
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_(name + ".onnx"));
+        result.Table.ToString().Should().Be(table);
+        result.BatchNormFolded.Should().Be(folded);
+        CheckOutputs(result.Model, name);
+    }
+
     [Fact]
     public void IdentityVariance_MakesBatchNormAnExactIdentityInFloat32()
     {
