@@ -32,7 +32,7 @@ public static class PretrainedBackbones
     /// <para>Preprocessing it expects (read from the package's <c>ResNetPreprocess.onnx</c>, which ML.NET runs before it):
     /// a 224 × 224 image, N × 3 × 224 × 224 planar, pixel values in 0 … 255 (not scaled to [0, 1]), channels in
     /// <b>BGR</b> order, minus a per-pixel <b>mean image</b> (3 × 224 × 224; its per-channel averages are
-    /// B 103.06, G 115.90, R 123.15, and it varies by up to about ±10 around them); no division by a standard deviation.
+    /// B 103.06, G 115.90, R 123.15, and it varies by up to about 13 around them); no division by a standard deviation.
     /// ML.NET resizes images to 224 × 224 before that (its ResizeImages default: scale the short side, crop the centre).
     /// <see cref="MlNetResNet18Preprocess"/> applies exactly this to an RGB 0 … 255 batch.</para>
     /// <para><see cref="ResNet.Metadata"/> records it as far as per-channel fields can: mean = the per-channel averages / 255
