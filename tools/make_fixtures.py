@@ -134,7 +134,96 @@ def torchvision_weights(out):
                                   convert_floats(model.state_dict(), dtype), meta)
 
 
-PARTS = [state_dict_keys, torchvision_weights, roi_ops]
+class _Tiny(torch.nn.Module):
+    """ResNetSharp's two-stage test network (tests' WeightsTestSupport.TinyTable) built from torchvision's BasicBlock:
+    3x3 stem with 8 channels and no max pool, one block of 8 and one of 16 channels (stride 2, projection), 5 classes."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, 1, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.layer1 = torch.nn.Sequential(BasicBlock(8, 8))
+        down = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1, 2, bias=False), torch.nn.BatchNorm2d(16))
+        self.layer2 = torch.nn.Sequential(BasicBlock(8, 16, stride=2, downsample=down))
+        self.fc = torch.nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer2(self.layer1(x))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def pytorch_checkpoints(out):
+    """torch.save'd .pth files (zip format, as torchvision publishes its weights) and hostile ones, for the .pth reader.
+
+    pth_resnet18.pth / _f16.pth: the randomised resnet18 state dict as fp32 and fp16; pth_resnet18_io.safetensors:
+    a fixed input and torchvision's logits for each (the f16 logits from the f16-rounded weights).
+    pth_tiny*.pth: the small test network's state dict, wrapped in a training checkpoint under 'state_dict', and in
+    the legacy (pre-1.6, non-zip) format. pth_views.pth: non-contiguous views sharing one storage, with their values
+    in pth_views_expected.safetensors. pth_evil_system.pth: a pickle that would call os.system. pth_truncated.pth:
+    the first half of pth_tiny.pth."""
+    done = os.path.join(out, "pth_done.json")
+    if os.path.exists(done):
+        return
+    import collections
+    model = _randomised("resnet18", seed=3000)
+    torch.manual_seed(3001)
+    x = torch.randn(2, 3, 64, 64)
+    sd = model.state_dict()
+    torch.save(sd, os.path.join(out, "pth_resnet18.pth"))
+    half = collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in sd.items())
+    torch.save(half, os.path.join(out, "pth_resnet18_f16.pth"))
+    with torch.no_grad():
+        logits = model(x)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
+        logits_f16 = model(x)
+    meta = {"model": "resnet18", "torch": torch.__version__, "torchvision": torchvision.__version__}
+    write_safetensors(os.path.join(out, "pth_resnet18_io.safetensors"),
+                      {"input": x, "logits": logits, "logits_f16": logits_f16}, meta)
+
+    torch.manual_seed(3002)
+    tiny = _Tiny()
+    with torch.no_grad():
+        for m in tiny.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.running_mean.normal_(0.0, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.num_batches_tracked.fill_(7)
+    tiny.eval()
+    tx = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        tlogits = tiny(tx)
+    torch.save(tiny.state_dict(), os.path.join(out, "pth_tiny.pth"))
+    write_safetensors(os.path.join(out, "pth_tiny_io.safetensors"), {"input": tx, "logits": tlogits}, meta)
+    torch.save({"epoch": 7, "arch": "tiny", "best_acc1": 61.25, "state_dict": tiny.state_dict()},
+               os.path.join(out, "pth_tiny_checkpoint.pth"))
+    torch.save(tiny.state_dict(), os.path.join(out, "pth_tiny_legacy.pth"), _use_new_zipfile_serialization=False)
+
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    views = collections.OrderedDict([("transposed", base.t()), ("rows", base[1:3]), ("columns", base[:, 2:5]),
+                                     ("every_other", base[::2, ::3]), ("scalar", base[2, 3]),
+                                     ("empty", base[:0]), ("int64", torch.tensor([5, -7, 1 << 40]))])
+    torch.save(views, os.path.join(out, "pth_views.pth"))
+    write_safetensors(os.path.join(out, "pth_views_expected.safetensors"),
+                      collections.OrderedDict((k, v.contiguous()) for k, v in views.items()), meta)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo this should never run",))
+
+    torch.save({"conv1.weight": torch.zeros(1), "payload": Evil()}, os.path.join(out, "pth_evil_system.pth"))
+    with open(os.path.join(out, "pth_tiny.pth"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(out, "pth_truncated.pth"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(done, "w") as f:
+        json.dump(meta, f)
+
+
+PARTS = [state_dict_keys, torchvision_weights, roi_ops, pytorch_checkpoints]
 
 
 def main():

@@ -47,9 +47,9 @@ public sealed class ResNetStage
 /// (pool + fc, or the pooled pre-logits) and <see cref="forward"/> (both). Intermediates are released inside forward
 /// as soon as the next block has consumed them, so memory tracks one block's activations.
 /// </remarks>
-public sealed class ResNet : nn.Module<Tensor, Tensor>
+public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
+    private Conv2d conv1;
     private readonly nn.Module<Tensor, Tensor>? bn1;
     private readonly MaxPool2d? maxpool;
     private readonly nn.Module<Tensor, Tensor>? norm;
@@ -195,11 +195,11 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The stage table the network was built from.</summary>
     public StageTable Table { get; }
 
-    /// <summary>The options the network was built with.</summary>
-    public ResNetOptions Options { get; }
+    /// <summary>The options the network was built with (<see cref="ResetClassifier"/> and <see cref="AdaptInputChannels"/> update its class and channel counts).</summary>
+    public ResNetOptions Options { get; private set; }
 
     /// <summary>Outputs of the classifier.</summary>
-    public int NumClasses { get; }
+    public int NumClasses { get; private set; }
 
     /// <summary>The model's name (its registry key for named models).</summary>
     public string ModelName { get; }

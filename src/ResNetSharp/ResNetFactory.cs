@@ -216,6 +216,39 @@ public static class ResNetFactory
     /// <exception cref="OnnxImportException">The file cannot be mapped onto a ResNet; the message names the node.</exception>
     public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
 
+    /// <summary>
+    /// Builds the model for registered pretrained weights (<see cref="WeightsRegistry"/>: <c>resnet50.imagenet1k_v2</c>,
+    /// torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>, or a bare architecture for torchvision's default), downloads
+    /// the file into the cache unless it is there already (hash-checked), loads it strictly (.pth or safetensors) and
+    /// sets <see cref="ResNet.Metadata"/> to the entry's (preprocessing, ImageNet class names).
+    /// </summary>
+    /// <param name="name">A registered weights name.</param>
+    /// <param name="cacheDirectory">Cache folder; null for <see cref="WeightsCache.DefaultDirectory"/>.</param>
+    /// <param name="progress">Download progress (not called on a cache hit).</param>
+    /// <param name="device">Device for the model, or null for the CPU.</param>
+    /// <param name="dtype">Parameter dtype, or null for float32.</param>
+    /// <exception cref="ArgumentException">No weights of that name.</exception>
+    /// <exception cref="WeightsDownloadException">The download failed or the file's hash is wrong (nothing cached).</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not a readable weight file.</exception>
+    /// <exception cref="WeightMismatchException">The file does not fit the architecture (all mismatched keys listed).</exception>
+    public static ResNet FromPretrained(string name, string? cacheDirectory = null, System.IProgress<DownloadProgress>? progress = null,
+        TorchSharp.torch.Device? device = null, TorchSharp.torch.ScalarType? dtype = null)
+    {
+        var entry = WeightsRegistry.Get(name);
+        string path = WeightsCache.Download(entry, progress, cacheDirectory);
+        var model = entry.Metadata.CreateModel(device, dtype);
+        try
+        {
+            model.LoadWeights(path);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>ResNet-18: basic blocks [2, 2, 2, 2], 1.8 G multiply-adds (paper Table 1).</summary>
     public static ResNet ResNet18(ResNetOptions? options = null) => Create("resnet18", options);
 

@@ -123,6 +123,7 @@ public class WeightsFileTests(ITestOutputHelper output)
             torchsharp = ms.ToArray();
         }
 
+        byte[] pth = File.ReadAllBytes(Fixtures.File_("pth_tiny.pth")); // torch.save's zip, same keys and shapes as Tiny()
         int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(safetensors);
         var outcomes = new Dictionary<string, int>();
         var watch = Stopwatch.StartNew();
@@ -133,10 +134,11 @@ public class WeightsFileTests(ITestOutputHelper output)
             var random = new Random(20260101);
             for (int i = 0; i < 600; i++)
             {
-                bool st = i % 3 != 2; // two thirds safetensors, one third TorchSharp's format
-                byte[] original = st ? safetensors : torchsharp;
-                byte[] bytes = Mutate(original, st ? headerEnd : 64, random, out string how);
-                var format = (i % 5) switch { 0 => WeightFormat.Auto, _ => st ? WeightFormat.SafeTensors : WeightFormat.TorchSharp };
+                // half safetensors, a quarter TorchSharp's format, a quarter torch.save zips (the pickle comes first in them)
+                var kind = (i % 4) switch { 0 or 1 => WeightFormat.SafeTensors, 2 => WeightFormat.TorchSharp, _ => WeightFormat.PyTorch };
+                byte[] original = kind switch { WeightFormat.SafeTensors => safetensors, WeightFormat.TorchSharp => torchsharp, _ => pth };
+                byte[] bytes = Mutate(original, kind switch { WeightFormat.SafeTensors => headerEnd, WeightFormat.TorchSharp => 64, _ => 2048 }, random, out string how);
+                var format = (i % 5) == 0 ? WeightFormat.Auto : kind;
                 string outcome;
                 try
                 {

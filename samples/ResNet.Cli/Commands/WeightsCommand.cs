@@ -9,7 +9,7 @@ internal static class WeightsCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "A safetensors or TorchSharp weight file." };
+        var file = new Argument<string>("file") { Description = "A weight file: PyTorch .pth (torch.save), safetensors or TorchSharp (Module.save)." };
         var model = new Option<string?>("--model") { Description = "Check the file against this registered model (see 'resnet list')." };
         var classes = new Option<int?>("--classes") { Description = "Classifier outputs of that model (default: the model's, 1000 for ImageNet)." };
         var skipClassifier = new Option<bool>("--skip-classifier") { Description = "Check as LoadOptions.SkipClassifier would load (ignore fc.weight/fc.bias)." };

@@ -24,7 +24,7 @@ namespace ResNetSharp;
 /// </example>
 public static class Checkpoint
 {
-    /// <summary>Loads weights from a file (safetensors or TorchSharp format, detected from the content) into the model.</summary>
+    /// <summary>Loads weights from a file (PyTorch .pth, safetensors or TorchSharp format, detected from the content) into the model.</summary>
     /// <param name="module">The model; its parameters and buffers are replaced in place, on its current device and dtype.</param>
     /// <param name="path">The weight file.</param>
     /// <param name="options">Matching rules; default strict.</param>
@@ -42,7 +42,7 @@ public static class Checkpoint
     /// <summary>Loads weights from a stream (read to its end) into the model.</summary>
     /// <inheritdoc cref="LoadWeights(nn.Module, string, LoadOptions?)" path="/exception"/>
     /// <param name="module">The model.</param>
-    /// <param name="stream">safetensors or TorchSharp-format bytes.</param>
+    /// <param name="stream">PyTorch .pth, safetensors or TorchSharp-format bytes.</param>
     /// <param name="options">Matching rules; default strict.</param>
     /// <param name="sourceName">Name used in messages. Default "stream".</param>
     public static WeightCheck LoadWeights(this nn.Module module, Stream stream, LoadOptions? options = null, string? sourceName = null)

@@ -48,6 +48,99 @@ public static class TorchSharpFormat
         }
     }
 
+    /// <summary>
+    /// True when the bytes at the position start like a TorchSharp file: a tensor count, then (unless the count is 0
+    /// and nothing follows) a first record with a printable UTF-8 name of at most 1 KB, a known element type and a rank
+    /// of at most 8 whose data fits in the file. The format has no magic number, so this is what tells a weight file
+    /// from, say, a text file. The position is restored.
+    /// </summary>
+    internal static bool LooksLikeTorchSharp(Stream s)
+    {
+        long start = s.Position;
+        try
+        {
+            long end = s.Length;
+            if (!TryLeb(s, out ulong count) || count > (ulong)(end - s.Position))
+            {
+                return false;
+            }
+
+            if (count == 0)
+            {
+                return s.Position == end;
+            }
+
+            if (!TryLeb(s, out ulong nameLength) || nameLength == 0 || nameLength > 1024 || nameLength > (ulong)(end - s.Position))
+            {
+                return false;
+            }
+
+            var name = new byte[nameLength];
+            if (s.ReadAtLeast(name, name.Length, throwOnEndOfStream: false) != name.Length || !IsPrintableUtf8(name))
+            {
+                return false;
+            }
+
+            if (!TryLeb(s, out ulong code) || code > int.MaxValue || !WeightDTypes.TryFromScalarType((ScalarType)(int)code, out var dtype) ||
+                !TryLeb(s, out ulong rank) || rank > 8)
+            {
+                return false;
+            }
+
+            var shape = new long[rank];
+            for (int d = 0; d < shape.Length; d++)
+            {
+                if (!TryLeb(s, out ulong dim) || dim > long.MaxValue)
+                {
+                    return false;
+                }
+
+                shape[d] = (long)dim;
+            }
+
+            return WeightTensor.ByteSize(dtype, shape) is { } size && size <= end - s.Position;
+        }
+        finally
+        {
+            s.Position = start;
+        }
+    }
+
+    private static bool TryLeb(Stream s, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            int b = s.ReadByte();
+            if (b < 0)
+            {
+                return false;
+            }
+
+            value |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Valid UTF-8 without control characters: what a state-dict key (<c>layer1.0.conv1.weight</c>) looks like.</summary>
+    private static bool IsPrintableUtf8(byte[] bytes)
+    {
+        try
+        {
+            string text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return !text.Any(char.IsControl);
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+
     private static WeightFile ReadSeekable(Stream s, string source)
     {
         long end = s.Length;
@@ -81,6 +174,11 @@ public static class TorchSharpFormat
             catch (DecoderFallbackException ex)
             {
                 throw WeightStreams.Bad(source, $"tensor #{i}: name is not valid UTF-8.", ex);
+            }
+
+            if (name.Any(char.IsControl))
+            {
+                throw WeightStreams.Bad(source, $"tensor #{i}: name contains control characters (not a TorchSharp weight file?).");
             }
 
             if (!names.Add(name))

@@ -255,7 +255,10 @@ public sealed class WeightTensor
 /// <summary>Which on-disk format a weight file uses.</summary>
 public enum WeightFormat
 {
-    /// <summary>Decide from the content (safetensors files start with an 8-byte header length followed by '{').</summary>
+    /// <summary>
+    /// Decide from the content: a zip archive or legacy torch.save stream is <see cref="PyTorch"/>, 8 bytes then '{'
+    /// is safetensors, a plausible first tensor record is TorchSharp's format; anything else is not a weight file.
+    /// </summary>
     Auto,
 
     /// <summary>safetensors (Hugging Face): a JSON header and raw data, no code execution on load.</summary>
@@ -263,6 +266,9 @@ public enum WeightFormat
 
     /// <summary>TorchSharp's own state-dict format, written by <c>Module.save</c> and read by <c>Module.load</c>.</summary>
     TorchSharp,
+
+    /// <summary>PyTorch's <c>torch.save</c> (<c>.pth</c>/<c>.pt</c>: zip archive or legacy stream), read only: see <see cref="PyTorchFormat"/>.</summary>
+    PyTorch,
 }
 
 /// <summary>The contents of a weight file: named tensors in file order, and the file's metadata.</summary>
@@ -332,6 +338,10 @@ public sealed class WeightFile
         {
             format = WeightFormat.SafeTensors; // the name decides, so a truncated safetensors file gets safetensors' error messages
         }
+        else if (format == WeightFormat.Auto && (path.EndsWith(".pth", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase)))
+        {
+            format = WeightFormat.PyTorch; // likewise: a truncated .pth gets the zip reader's message, not "not a weight file"
+        }
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         return Read(stream, format, path);
@@ -351,12 +361,15 @@ public sealed class WeightFile
         {
             if (format == WeightFormat.Auto)
             {
-                format = SafeTensorsFormat.LooksLikeSafeTensors(seekable) ? WeightFormat.SafeTensors : WeightFormat.TorchSharp;
+                format = Detect(seekable, source);
             }
 
-            return format == WeightFormat.SafeTensors
-                ? SafeTensorsFormat.Read(seekable, source)
-                : TorchSharpFormat.Read(seekable, source);
+            return format switch
+            {
+                WeightFormat.SafeTensors => SafeTensorsFormat.Read(seekable, source),
+                WeightFormat.PyTorch => PyTorchFormat.Read(seekable, source),
+                _ => TorchSharpFormat.Read(seekable, source),
+            };
         }
         finally
         {
@@ -372,9 +385,15 @@ public sealed class WeightFile
     /// <summary>Writes the tensors to a stream (not atomic: the caller owns the stream).</summary>
     /// <param name="stream">Writable stream; left open.</param>
     /// <param name="format">SafeTensors (default) or TorchSharp; Auto means SafeTensors.</param>
+    /// <exception cref="ArgumentException"><paramref name="format"/> is <see cref="WeightFormat.PyTorch"/>, which is read only.</exception>
     public void Write(Stream stream, WeightFormat format = WeightFormat.SafeTensors)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        if (format == WeightFormat.PyTorch)
+        {
+            throw new ArgumentException("PyTorch .pth files are read, not written: save as safetensors (PyTorch reads them with safetensors.torch.load_file).", nameof(format));
+        }
+
         if (format == WeightFormat.TorchSharp)
         {
             TorchSharpFormat.Write(stream, Tensors);
@@ -383,6 +402,33 @@ public sealed class WeightFile
         {
             SafeTensorsFormat.Write(stream, Tensors, Metadata);
         }
+    }
+
+    /// <summary>Names the format of the bytes at the stream's position, or throws saying plainly that they are none of the weight formats.</summary>
+    internal static WeightFormat Detect(Stream stream, string source)
+    {
+        if (PyTorchFormat.LooksLikePyTorch(stream))
+        {
+            return WeightFormat.PyTorch;
+        }
+
+        if (SafeTensorsFormat.LooksLikeSafeTensors(stream))
+        {
+            return WeightFormat.SafeTensors;
+        }
+
+        if (TorchSharpFormat.LooksLikeTorchSharp(stream))
+        {
+            return WeightFormat.TorchSharp;
+        }
+
+        long start = stream.Position;
+        Span<byte> head = stackalloc byte[8];
+        int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = start;
+        throw WeightStreams.Bad(source,
+            $"not a weight file: neither a PyTorch .pth (zip or legacy torch.save), safetensors nor TorchSharp (Module.save) file " +
+            $"(first bytes: {(read == 0 ? "none, the file is empty" : Convert.ToHexString(head[..read]))}).");
     }
 
     /// <summary>Atomic write with an optional wrapper around the temporary file's stream (tests inject failures there).</summary>

@@ -1,0 +1,275 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace ResNetSharp;
+
+/// <summary>
+/// A named set of published weights, as torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>: where to download it,
+/// how to check it, what model it fits and how that model expects its input (<see cref="Metadata"/>: preprocessing,
+/// class names), and what it is reported to achieve.
+/// </summary>
+public sealed record PretrainedWeights
+{
+    /// <summary>Registry name: lower-case <c>architecture.tag</c>, e.g. <c>resnet50.imagenet1k_v2</c>.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The registered model these weights fit (<see cref="ResNetFactory.Names"/>), e.g. <c>resnet50</c>.</summary>
+    public required string Architecture { get; init; }
+
+    /// <summary>Where the file is: an <c>https</c>, <c>http</c> or <c>file</c> URL.</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>
+    /// The file's SHA-256 as lower-case hex: all 64 digits, or a prefix of at least 8 where only that is published
+    /// (torchvision names each file after the first 8 hex digits of its SHA-256 and states no more). A download is
+    /// checked against as many digits as are given.
+    /// </summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Exact size of the file in bytes when known (then checked after the download); null when not published.</summary>
+    public long? FileSize { get; init; }
+
+    /// <summary>What the model built for these weights expects and predicts: input size, resize, crop, mean/std, class names.</summary>
+    public required ModelMetadata Metadata { get; init; }
+
+    /// <summary>Reported top-1 accuracy in percent on the evaluation set (ImageNet-1k validation for torchvision's), or null.</summary>
+    public double? Acc1 { get; init; }
+
+    /// <summary>Reported top-5 accuracy in percent, or null.</summary>
+    public double? Acc5 { get; init; }
+
+    /// <summary>Number of parameters of the model, as the publisher states it (null when not stated).</summary>
+    public long? NumParams { get; init; }
+
+    /// <summary>Who published the weights and where they are described (e.g. torchvision's enum name).</summary>
+    public string? Source { get; init; }
+
+    /// <summary>The licence the publisher gives.</summary>
+    public string? License { get; init; }
+
+    /// <summary>The training recipe's URL, when published.</summary>
+    public string? Recipe { get; init; }
+
+    /// <summary>True when <see cref="Sha256"/> has all 64 hex digits (false: only a published prefix is checked).</summary>
+    public bool HasFullSha256 => Sha256.Length == 64;
+
+    /// <summary>The file name the download is cached under (the URL's last path segment).</summary>
+    public string FileName => WeightsCache.FileNameOf(Url, Name);
+
+    /// <summary>Checks the fields: name, URL scheme, hash, size, and that the metadata fits the architecture.</summary>
+    /// <exception cref="ArgumentException">A field is invalid; the message names it and what is expected.</exception>
+    public void Validate()
+    {
+        if (string.IsNullOrEmpty(Name) || !Regex.IsMatch(Name, "^[a-z0-9][a-z0-9_.-]{0,127}$"))
+        {
+            throw new ArgumentException($"PretrainedWeights.Name '{Name}' must be lower-case letters, digits, '.', '_' or '-' (e.g. resnet50.imagenet1k_v2).");
+        }
+
+        if (Architecture is null || !ResNetFactory.IsRegistered(Architecture))
+        {
+            throw new ArgumentException($"PretrainedWeights '{Name}': architecture '{Architecture}' is not a registered model (see ResNetFactory.Names).");
+        }
+
+        WeightsCache.CheckUrl(Url, Name);
+        WeightsCache.CheckSha256(Sha256, $"PretrainedWeights '{Name}'");
+        if (FileSize is < 0)
+        {
+            throw new ArgumentException($"PretrainedWeights '{Name}': FileSize must be ≥ 0, got {FileSize}.");
+        }
+
+        if (Metadata is null)
+        {
+            throw new ArgumentException($"PretrainedWeights '{Name}': Metadata is required (at least NumClasses).");
+        }
+
+        Metadata.Validate();
+        var table = ResNetFactory.GetTable(Architecture);
+        if (Metadata.Table is { } t && !ModelMetadata.TableEquals(t, table))
+        {
+            throw new ArgumentException($"PretrainedWeights '{Name}': its metadata describes another architecture than '{Architecture}'.");
+        }
+    }
+
+    /// <summary>"resnet50.imagenet1k_v2 (resnet50, acc@1 80.858)".</summary>
+    public override string ToString() =>
+        $"{Name} ({Architecture}{(Acc1 is { } a ? $", acc@1 {a.ToString(CultureInfo.InvariantCulture)}" : string.Empty)})";
+}
+
+/// <summary>
+/// Named pretrained weights: torchvision's published ResNet, ResNeXt and Wide ResNet ImageNet weights (registered at
+/// start-up from data generated by <c>tools/make_pretrained_data.py</c> out of torchvision 0.14's weight enums) and any
+/// the user registers. Names are <c>architecture.tag</c> (<c>resnet50.imagenet1k_v2</c>); torchvision's spelling
+/// (<c>ResNet50_Weights.IMAGENET1K_V2</c>) and a bare architecture (<c>resnet50</c>, meaning torchvision's DEFAULT)
+/// are accepted too. Thread-safe.
+/// </summary>
+/// <example>
+/// <code>
+/// var entry = WeightsRegistry.Get("resnet50.imagenet1k_v2");
+/// string path = WeightsCache.Download(entry, new Progress&lt;DownloadProgress&gt;(p => Console.Write($"\r{p}")));
+/// using var model = ResNetFactory.FromPretrained("resnet50.imagenet1k_v2");
+/// </code>
+/// </example>
+public static class WeightsRegistry
+{
+    private static readonly object Gate = new();
+    private static readonly List<PretrainedWeights> Entries = new();
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase);
+    private static readonly Lazy<IReadOnlyList<string>> Classes = new(LoadImageNetClasses);
+
+    static WeightsRegistry()
+    {
+        foreach (var (entry, torchvisionName, isDefault) in LoadTorchvision())
+        {
+            Entries.Add(entry);
+            Aliases[torchvisionName] = entry.Name;
+            if (isDefault)
+            {
+                Aliases[entry.Architecture] = entry.Name;
+                Aliases[torchvisionName[..torchvisionName.IndexOf('.', StringComparison.Ordinal)] + ".DEFAULT"] = entry.Name;
+            }
+        }
+    }
+
+    /// <summary>ImageNet-1k's 1,000 class names in class-index order (torchvision's <c>weights.meta["categories"]</c>).</summary>
+    public static IReadOnlyList<string> ImageNetClasses => Classes.Value;
+
+    /// <summary>Every registered entry, in registration order.</summary>
+    public static IReadOnlyList<PretrainedWeights> All
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return Entries.ToArray();
+            }
+        }
+    }
+
+    /// <summary>Every registered name.</summary>
+    public static IReadOnlyList<string> Names => All.Select(e => e.Name).ToArray();
+
+    /// <summary>The entry named <paramref name="name"/> (case-insensitive; torchvision's spelling and bare architectures accepted).</summary>
+    /// <exception cref="ArgumentException">No such entry; the message lists the registered names.</exception>
+    public static PretrainedWeights Get(string name) =>
+        TryGet(name, out var entry)
+            ? entry
+            : throw new ArgumentException($"No pretrained weights named '{name}'. Registered: {string.Join(", ", Names)}.", nameof(name));
+
+    /// <summary>Looks an entry up without throwing.</summary>
+    public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PretrainedWeights? entry)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (Gate)
+        {
+            string key = Aliases.TryGetValue(name.Trim(), out string? alias) ? alias : name.Trim();
+            entry = Entries.FirstOrDefault(e => string.Equals(e.Name, key, StringComparison.OrdinalIgnoreCase));
+            return entry is not null;
+        }
+    }
+
+    /// <summary>Registers the user's own weights (any <c>https</c>, <c>http</c> or <c>file</c> URL with its SHA-256).</summary>
+    /// <param name="entry">The entry; validated first.</param>
+    /// <param name="replace">Replace an entry of the same name instead of failing. Default false.</param>
+    /// <exception cref="ArgumentException">The entry is invalid, or the name is taken and <paramref name="replace"/> is false.</exception>
+    public static void Register(PretrainedWeights entry, bool replace = false)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        entry.Validate();
+        if (entry.Metadata.Table is null || entry.Metadata.Architecture is null)
+        {
+            entry = entry with { Metadata = entry.Metadata with { Architecture = entry.Architecture, Table = ResNetFactory.GetTable(entry.Architecture) } };
+        }
+
+        lock (Gate)
+        {
+            int at = Entries.FindIndex(e => string.Equals(e.Name, entry.Name, StringComparison.OrdinalIgnoreCase));
+            if (at >= 0 && !replace)
+            {
+                throw new ArgumentException($"Pretrained weights '{entry.Name}' are already registered (pass replace: true to replace them).", nameof(entry));
+            }
+
+            if (at >= 0)
+            {
+                Entries[at] = entry;
+            }
+            else
+            {
+                Entries.Add(entry);
+            }
+        }
+    }
+
+    /// <summary>Removes a user entry (torchvision's built-in entries can be removed too); false when there is none.</summary>
+    public static bool Unregister(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (Gate)
+        {
+            return Entries.RemoveAll(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase)) > 0;
+        }
+    }
+
+    private static Stream Resource(string name) =>
+        typeof(WeightsRegistry).Assembly.GetManifestResourceStream("ResNetSharp.Pretrained." + name)
+        ?? throw new InvalidOperationException($"ResNetSharp is missing its embedded resource '{name}' (a build problem).");
+
+    private static IReadOnlyList<string> LoadImageNetClasses()
+    {
+        using var reader = new StreamReader(Resource("imagenet_classes.txt"));
+        var names = reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return names.Length == 1000 ? names : throw new InvalidOperationException($"imagenet_classes.txt has {names.Length} names, expected 1000.");
+    }
+
+    private static IEnumerable<(PretrainedWeights Entry, string TorchvisionName, bool IsDefault)> LoadTorchvision()
+    {
+        using var doc = JsonDocument.Parse(Resource("torchvision_resnet.json"));
+        string source = doc.RootElement.GetProperty("source").GetString()!;
+        foreach (var w in doc.RootElement.GetProperty("weights").EnumerateArray())
+        {
+            string arch = w.GetProperty("architecture").GetString()!;
+            string tv = w.GetProperty("torchvision").GetString()!;
+            int crop = w.GetProperty("crop_size").GetInt32();
+            int resize = w.GetProperty("resize_size").GetInt32();
+            double[] Doubles(string key) => w.GetProperty(key).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var metadata = new ModelMetadata
+            {
+                Architecture = arch,
+                Table = ResNetFactory.GetTable(arch),
+                NumClasses = 1000,
+                InChannels = 3,
+                InputSize = crop,
+                CropPct = (double)crop / resize,
+                Interpolation = Enum.Parse<ResizeInterpolation>(w.GetProperty("interpolation").GetString()!, ignoreCase: true),
+                Mean = Doubles("mean"),
+                Std = Doubles("std"),
+                ClassNames = ImageNetClasses,
+                Extra = new Dictionary<string, string>
+                {
+                    ["weights"] = w.GetProperty("name").GetString()!,
+                    ["source"] = $"torchvision {tv}",
+                    ["dataset"] = "ImageNet-1k",
+                },
+            };
+            var entry = new PretrainedWeights
+            {
+                Name = w.GetProperty("name").GetString()!,
+                Architecture = arch,
+                Url = new Uri(w.GetProperty("url").GetString()!),
+                Sha256 = w.GetProperty("sha256_prefix").GetString()!,
+                Metadata = metadata,
+                Acc1 = w.GetProperty("acc1").GetDouble(),
+                Acc5 = w.GetProperty("acc5").GetDouble(),
+                NumParams = w.GetProperty("num_params").GetInt64(),
+                Source = $"torchvision.models.{tv} ({source})",
+                License = "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms of access apply to the data",
+                Recipe = w.GetProperty("recipe").GetString(),
+            };
+            yield return (entry, tv, w.GetProperty("default").GetBoolean());
+        }
+    }
+}
