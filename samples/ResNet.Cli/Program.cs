@@ -7,6 +7,7 @@ root.Subcommands.Add(ListCommand.Create());
 root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(WeightsCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(PretrainedCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

@@ -207,6 +207,16 @@ public static class ResNetFactory
     }
 
     /// <summary>
+    /// Builds a model from an ONNX file (exported by ResNetSharp, PyTorch, CNTK or another tool): the stage table is
+    /// recognised from the graph and the weights are loaded. For what was recognised (head, BN folding, opset) use
+    /// <see cref="OnnxImporter.Import(string, OnnxImportOptions?)"/>.
+    /// </summary>
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="options">Head size for featurizer graphs, device and dtype.</param>
+    /// <exception cref="OnnxImportException">The file cannot be mapped onto a ResNet; the message names the node.</exception>
+    public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
+
+    /// <summary>
     /// Builds the model for registered pretrained weights (<see cref="WeightsRegistry"/>: <c>resnet50.imagenet1k_v2</c>,
     /// torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>, or a bare architecture for torchvision's default), downloads
     /// the file into the cache unless it is there already (hash-checked), loads it strictly (.pth or safetensors) and

@@ -1,0 +1,219 @@
+using System;
+using System.IO;
+using System.Linq;
+using FluentAssertions;
+using Google.Protobuf;
+using ResNetSharp.Onnx;
+using ResNetSharp.Onnx.Proto;
+using TorchSharp;
+using Xunit;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace ResNetSharp.Tests.Onnx;
+
+/// <summary>
+/// Graphs written by PyTorch 1.13's exporter and by onnx.helper (tools/make_onnx_fixtures.py), each with PyTorch's own
+/// output on a seeded input: the imported model must compute what PyTorch computed and what ONNX Runtime computes
+/// running the same file.
+/// </summary>
+public class OnnxImporterTests(ITestOutputHelper output)
+{
+    private const double Tolerance = 1e-4;
+
+    [Theory]
+    [InlineData("tv_resnet18_bn", false)]
+    [InlineData("tv_resnet18_folded", true)]
+    public void Import_TorchvisionResNet18_RecognisesResNet18AndMatchesTorchAndOnnxRuntime(string name, bool folded)
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_(name + ".onnx"));
+        result.Architecture.Should().Be("resnet18");
+        ModelMetadata.TableEquals(result.Table, ResNetFactory.GetTable("resnet18")).Should().BeTrue(result.Table.ToString());
+        result.HasClassifier.Should().BeTrue();
+        result.Model.NumClasses.Should().Be(1000);
+        result.BatchNormFolded.Should().Be(folded);
+        result.Opset.Should().Be(13);
+        result.Blocks.Should().Be(8);
+        result.Projections.Should().Be(3);
+        result.InputSize.Should().Be(64, "only the batch axis is dynamic in the exported graph");
+        CheckOutputs(result.Model, name);
+    }
+
+    [Fact]
+    public void Import_GroupedBottleneckOpset17_RecognisesTableAndMatches()
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_("tv_resnext_small.onnx"));
+        var t = result.Table;
+        t.Block.Should().Be(BlockKind.Bottleneck);
+        t.Layers.Should().Equal(1, 2, 1, 1);
+        t.Widths.Should().Equal(64, 128, 256, 512);
+        t.Strides.Should().Equal(1, 2, 2, 2);
+        t.Groups.Should().Be(4);
+        t.WidthPerGroup.Should().Be(16);
+        t.StridePlacement.Should().Be(StridePlacement.V1_5);
+        t.Shortcut.Should().Be(ShortcutOption.B);
+        result.Architecture.Should().BeNull();
+        result.Model.NumClasses.Should().Be(10);
+        result.Opset.Should().Be(17);
+        CheckOutputs(result.Model, "tv_resnext_small");
+    }
+
+    [Fact]
+    public void Import_CifarOptionA_RecognisesZeroPaddedShortcutsAndMatches()
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_("cifar_option_a.onnx"));
+        var t = result.Table;
+        t.Stem.Should().Be(StemKind.Cifar);
+        t.Shortcut.Should().Be(ShortcutOption.A);
+        t.Layers.Should().Equal(2, 2, 2);
+        t.Widths.Should().Equal(16, 32, 64);
+        t.Strides.Should().Equal(1, 2, 2);
+        result.Projections.Should().Be(0);
+        result.Model.NumClasses.Should().Be(10);
+        CheckOutputs(result.Model, "cifar_option_a");
+    }
+
+    [Fact]
+    public void Import_OpaqueNamesAsymmetricPadsMatMulLayout_MatchesTorchAndOnnxRuntime()
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_("opaque_asymmetric.onnx"));
+        result.Architecture.Should().Be("resnet18");
+        result.InputSize.Should().Be(64);
+        result.Producer.Should().Be("handwritten");
+        CheckOutputs(result.Model, "opaque_asymmetric");
+    }
+
+    [Theory]
+    [InlineData("preact_basic_bn", "Basic [1, 2, 1, 1] × [16, 32, 64, 128], ImageNet stem, groups 1, width/group 64, v1.5, option B, pre-activation", false)]
+    [InlineData("preact_bottleneck_folded", "Bottleneck [1, 1, 2, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1.5, option B, pre-activation", false)]
+    [InlineData("preact_cifar_option_a", "Basic [2, 1, 1] × [16, 32, 64], Cifar stem, groups 1, width/group 64, v1.5, option A, pre-activation", false)]
+    [InlineData("plain_basic_folded", "Basic [2, 1, 1, 1] × [16, 32, 64, 128], ImageNet stem, groups 1, width/group 64, v1.5, option None", true)]
+    [InlineData("plain_bottleneck_v1_bn", "Bottleneck [1, 1, 1, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1, option None", false)]
+    [InlineData("v1_bottleneck_c_bn", "Bottleneck [1, 2, 1, 1] × [8, 16, 32, 64], ImageNet stem, groups 1, width/group 64, v1, option C", false)]
+    public void Import_PaperVariants_RecognisesTableAndMatches(string name, string table, bool folded)
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_(name + ".onnx"));
+        result.Table.ToString().Should().Be(table);
+        result.BatchNormFolded.Should().Be(folded);
+        CheckOutputs(result.Model, name);
+    }
+
+    [Fact]
+    public void IdentityVariance_MakesBatchNormAnExactIdentityInFloat32()
+    {
+        ((float)(GraphMatcher.IdentityVariance + 1e-5f)).Should().Be(1f);
+        using var bn = nn.BatchNorm2d(4);
+        bn.eval();
+        using var noGrad = torch.no_grad();
+        bn.running_var!.fill_(GraphMatcher.IdentityVariance);
+        using var x = torch.randn(2, 4, 5, 5) * 100;
+        using var y = bn.call(x);
+        (y - x).abs().max().item<float>().Should().Be(0f, "mean 0, weight 1, bias 0 and var + eps == 1 must return x bit for bit");
+    }
+
+    [Fact]
+    public void Import_TruncatedFile_ThrowsNamingTheFile()
+    {
+        byte[] bytes = File.ReadAllBytes(OnnxTestSupport.File_("cifar_option_a.onnx"));
+        var act = () => OnnxImporter.Import(bytes[..(bytes.Length / 2)], "half.onnx");
+        act.Should().Throw<OnnxImportException>().WithMessage("half.onnx: *");
+    }
+
+    [Fact]
+    public void Import_NotOnnx_ThrowsNotAnOnnxModel()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"notonnx-{Guid.NewGuid():N}.onnx");
+        File.WriteAllText(path, "{\"this\": \"is json, not protobuf\"}");
+        try
+        {
+            var act = () => OnnxImporter.Import(path);
+            act.Should().Throw<OnnxImportException>().Where(e => e.Message.StartsWith(path, StringComparison.Ordinal) && e.Message.Contains("ONNX"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Import_OpsetTooOld_Throws()
+    {
+        var model = Load("cifar_option_a.onnx");
+        model.OpsetImport[0].Version = 6;
+        var act = () => OnnxImporter.Import(model.ToByteArray(), "old.onnx");
+        act.Should().Throw<OnnxImportException>().WithMessage("*opset 6 is too old*");
+    }
+
+    [Fact]
+    public void Import_UnsupportedOperator_ThrowsNamingTheNode()
+    {
+        var model = Load("cifar_option_a.onnx");
+        var relu = model.Graph.Node.Select((n, i) => (n, i)).Where(p => p.n.OpType == "Relu").Skip(2).First();
+        relu.n.OpType = "Tanh";
+        relu.n.Name = "my_tanh";
+        var act = () => OnnxImporter.Import(model.ToByteArray(), "tanh.onnx");
+        var ex = act.Should().Throw<OnnxImportException>().Which;
+        ex.NodeName.Should().Be("my_tanh");
+        ex.OpType.Should().Be("Tanh");
+        ex.NodeIndex.Should().Be(relu.i);
+        ex.Message.Should().Contain("expected");
+        output.WriteLine(ex.Message);
+    }
+
+    [Fact]
+    public void Import_ShapesDoNotMatch_ThrowsNamingTheNode()
+    {
+        var model = Load("tv_resnet18_bn.onnx");
+        var bn = model.Graph.Node.First(n => n.OpType == "BatchNormalization");
+        var scale = model.Graph.Initializer.First(t => t.Name == bn.Input[1]);
+        scale.Dims[0] = 32;
+        scale.RawData = ByteString.CopyFrom(scale.RawData.Span[..(32 * 4)]);
+        var act = () => OnnxImporter.Import(model.ToByteArray(), "shape.onnx");
+        act.Should().Throw<OnnxImportException>().Where(e => e.OpType == "BatchNormalization" && e.Message.Contains("32 values for 64 channels"));
+    }
+
+    [Fact]
+    public void Import_NotAResNet_ThrowsNamingTheNode()
+    {
+        // Cut every residual Add out of the graph: a plain stack of convolutions is not recognised.
+        var model = Load("cifar_option_a.onnx");
+        var firstAdd = model.Graph.Node.First(n => n.OpType == "Add");
+        var branch = firstAdd.Input[0];
+        var act = () =>
+        {
+            foreach (var n in model.Graph.Node.Where(n => n.Input.Contains(firstAdd.Output[0])).ToList())
+            {
+                for (int i = 0; i < n.Input.Count; i++)
+                {
+                    if (n.Input[i] == firstAdd.Output[0])
+                    {
+                        n.Input[i] = branch;
+                    }
+                }
+            }
+
+            model.Graph.Node.Remove(firstAdd);
+            return OnnxImporter.Import(model.ToByteArray(), "plain.onnx");
+        };
+        act.Should().Throw<OnnxImportException>().Where(e => e.NodeIndex != null);
+    }
+
+    private static ModelProto Load(string name) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(OnnxTestSupport.File_(name)));
+
+    private void CheckOutputs(ResNet model, string name)
+    {
+        var io = SafeTensorsFormat.Read(OnnxTestSupport.File_(name + "_io.safetensors"));
+        model.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var x = io["input"].ToTensor();
+        var torchOut = io["output"].ToTensor();
+        var ours = model.call(x);
+        var ort = OnnxTestSupport.RunOnnxRuntime(OnnxTestSupport.File_(name + ".onnx"), x);
+        double vsTorch = OnnxTestSupport.RelativeError(ours, torchOut);
+        double vsOrt = OnnxTestSupport.RelativeError(ours, ort);
+        output.WriteLine($"{name}: max|diff|/max|ref| vs PyTorch {vsTorch:E2}, vs ONNX Runtime {vsOrt:E2}");
+        vsTorch.Should().BeLessThanOrEqualTo(Tolerance);
+        vsOrt.Should().BeLessThanOrEqualTo(Tolerance);
+    }
+}
