@@ -238,6 +238,11 @@ public static class PyTorchFormat
             throw WeightStreams.Bad(source, $"the file holds a {RestrictedUnpickler.TypeName(root)}, not a state dict (a dict of tensors).");
         }
 
+        if (dict.Items.Count == 0)
+        {
+            throw WeightStreams.Bad(source, "the file holds an empty dict: no tensors to load.");
+        }
+
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         PyDict stateDict = dict;
         if (!AllTensors(dict))
