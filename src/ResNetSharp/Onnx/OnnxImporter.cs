@@ -143,17 +143,35 @@ public static class OnnxImporter
             throw new ArgumentException($"OnnxImportOptions.NumClassesIfNoHead must be ≥ 1, got {options.NumClassesIfNoHead}.", nameof(options));
         }
 
-        var recognised = new GraphMatcher(graph).Match();
+        GraphMatcher.Result recognised;
+        try
+        {
+            recognised = new GraphMatcher(graph).Match();
+        }
+        catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentOutOfRangeException or KeyNotFoundException or InvalidOperationException or OverflowException)
+        {
+            // A malformed node the patterns did not anticipate (a missing input, an empty attribute): still one clear error.
+            throw new OnnxImportException(graph.Source, $"the graph is malformed where a ResNet was expected: {ex.Message}", inner: ex);
+        }
         int numClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : options.NumClassesIfNoHead;
         var table = recognised.Table;
         string? name = ResNetFactory.Definitions.FirstOrDefault(d => ModelMetadata.TableEquals(d.Table, table))?.Name;
-        var model = new ResNet(table, new ResNetOptions
+        ResNet model;
+        try
         {
-            NumClasses = numClasses,
-            InChannels = recognised.InChannels,
-            Device = options.Device,
-            DType = options.DType,
-        }, name ?? "custom");
+            model = new ResNet(table, new ResNetOptions
+            {
+                NumClasses = numClasses,
+                InChannels = recognised.InChannels,
+                Device = options.Device,
+                DType = options.DType,
+            }, name ?? "custom");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new OnnxImportException(graph.Source, $"the recognised model ({table}) cannot be built: {ex.Message}", inner: ex);
+        }
+
         try
         {
             var tensors = recognised.Weights.Select(kv => ToWeight(kv.Key, kv.Value.Shape, kv.Value.Data)).ToList();
@@ -178,6 +196,11 @@ public static class OnnxImporter
         {
             model.Dispose();
             throw new OnnxImportException(graph.Source, $"the recognised weights do not fit the recognised table {table}: {ex.Message}", inner: ex);
+        }
+        catch (ArgumentException ex)
+        {
+            model.Dispose();
+            throw new OnnxImportException(graph.Source, $"the recognised weights cannot be loaded: {ex.Message}", inner: ex);
         }
         catch
         {

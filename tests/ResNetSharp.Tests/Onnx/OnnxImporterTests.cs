@@ -198,6 +198,46 @@ public class OnnxImporterTests(ITestOutputHelper output)
         act.Should().Throw<OnnxImportException>().Where(e => e.NodeIndex != null);
     }
 
+    [Fact]
+    public void Import_SeededMutationsAndTruncations_ThrowOnlyOnnxImportException()
+    {
+        // Byte flips in the graph's structure (PyTorch writes the nodes before the initializers) and truncations:
+        // every outcome is a model or one OnnxImportException, never another exception or a crash.
+        byte[] original = File.ReadAllBytes(OnnxTestSupport.File_("preact_cifar_option_a.onnx"));
+        var rng = new Random(1010);
+        int imported = 0, refused = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            byte[] bytes;
+            if (i % 5 == 4)
+            {
+                bytes = original[..rng.Next(original.Length)];
+            }
+            else
+            {
+                bytes = (byte[])original.Clone();
+                for (int k = rng.Next(1, 4); k > 0; k--)
+                {
+                    bytes[rng.Next(Math.Min(bytes.Length, 16_000))] = (byte)rng.Next(256);
+                }
+            }
+
+            try
+            {
+                using var result = OnnxImporter.Import(bytes, $"mutation{i}.onnx");
+                imported++;
+            }
+            catch (OnnxImportException ex)
+            {
+                ex.Message.Should().StartWith($"mutation{i}.onnx: ");
+                refused++;
+            }
+        }
+
+        output.WriteLine($"200 mutations: {imported} imported, {refused} refused with OnnxImportException");
+        refused.Should().BeGreaterThan(80);
+    }
+
     private static ModelProto Load(string name) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(OnnxTestSupport.File_(name)));
 
     private void CheckOutputs(ResNet model, string name)
