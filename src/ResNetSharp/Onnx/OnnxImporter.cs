@@ -211,8 +211,17 @@ public static class OnnxImporter
 
     private static ModelMetadata BuildMetadata(OnnxGraph graph, ResNet model, GraphMatcher.Result recognised, string? name)
     {
-        var fromFile = ModelMetadata.FromDictionary(
-            graph.Model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal), graph.Source);
+        ModelMetadata? fromFile;
+        try
+        {
+            fromFile = ModelMetadata.FromDictionary(
+                graph.Model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal), graph.Source);
+        }
+        catch (System.IO.InvalidDataException ex)
+        {
+            throw new OnnxImportException(graph.Source, $"metadata_props: {ex.Message}", inner: ex);
+        }
+
         var baseline = ModelMetadata.For(model);
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
         if (fromFile?.Extra is { } kept)
@@ -230,7 +239,10 @@ public static class OnnxImporter
         extra["onnx.head"] = recognised.Head.ToString();
         extra["onnx.has_classifier"] = recognised.Head == OnnxHead.Classifier ? "true" : "false";
         extra["onnx.bn_folded"] = recognised.BatchNormFolded ? "true" : "false";
-        bool fileFits = fromFile is not null && fromFile.NumClasses == model.NumClasses && fromFile.InChannels == model.Options.InChannels;
+        // Preprocessing written by an exporter (ResNetSharp's, or any tool writing ModelMetadata's keys) is kept when it is
+        // for the same input channels; class names only when they name this classifier's outputs.
+        bool fileFits = fromFile is not null && fromFile.InChannels == model.Options.InChannels;
+        bool namesFit = fileFits && recognised.Head == OnnxHead.Classifier && fromFile!.NumClasses == model.NumClasses;
         return baseline with
         {
             Architecture = name,
@@ -239,7 +251,7 @@ public static class OnnxImporter
             Interpolation = fileFits ? fromFile!.Interpolation : baseline.Interpolation,
             Mean = fileFits ? fromFile!.Mean : baseline.Mean,
             Std = fileFits ? fromFile!.Std : baseline.Std,
-            ClassNames = fileFits ? fromFile!.ClassNames : null,
+            ClassNames = namesFit ? fromFile!.ClassNames : null,
             Extra = extra,
         };
     }

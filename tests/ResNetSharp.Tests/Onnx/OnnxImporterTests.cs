@@ -99,6 +99,34 @@ public class OnnxImporterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Import_MetadataProps_CarriesPreprocessingAndClassNames()
+    {
+        // What an exporter writes (ModelMetadata.ToDictionary in metadata_props) comes back on the imported model.
+        var model = Load("cifar_option_a.onnx");
+        var written = new ModelMetadata
+        {
+            NumClasses = 10,
+            InputSize = 32,
+            CropPct = 1.0,
+            Mean = new[] { 0.4914, 0.4822, 0.4465 },
+            Std = new[] { 0.247, 0.243, 0.261 },
+            ClassNames = Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray(),
+        };
+        foreach (var (key, value) in written.ToDictionary())
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
+
+        using var result = OnnxImporter.Import(model.ToByteArray(), "with-metadata.onnx");
+        var meta = result.Model.Metadata;
+        meta.ClassNames.Should().Equal(written.ClassNames);
+        meta.Mean.Should().Equal(written.Mean);
+        meta.Std.Should().Equal(written.Std);
+        meta.CropPct.Should().Be(1.0);
+        meta.Extra!["onnx.has_classifier"].Should().Be("true");
+    }
+
+    [Fact]
     public void IdentityVariance_MakesBatchNormAnExactIdentityInFloat32()
     {
         ((float)(GraphMatcher.IdentityVariance + 1e-5f)).Should().Be(1f);
