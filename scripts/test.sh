@@ -47,7 +47,7 @@ fi
 dotnet build tests/ResNetSharp.Benchmarks/ResNetSharp.Benchmarks.csproj -c Release -nologo -v quiet
 
 # 5. The deployment sample runs an ONNX model with ONNX Runtime alone (no TorchSharp): it must build and run.
-dotnet run --project samples/OnnxDeploy/OnnxDeploy.csproj -c Release -nologo -v quiet -- \
+dotnet run --project samples/OnnxDeploy/OnnxDeploy.csproj -c Release -v quiet -- \
   "$RESNETSHARP_ONNX_FIXTURES/cifar_option_a.onnx" --random 1 --top 3
 
 # 6. The NuGet path: pack, then build and run QuickStart against the package (not the project).
