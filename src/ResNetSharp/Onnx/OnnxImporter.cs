@@ -163,6 +163,7 @@ public static class OnnxImporter
             {
                 NumClasses = numClasses,
                 InChannels = recognised.InChannels,
+                ReplaceStrideWithDilation = recognised.ReplaceStrideWithDilation,
                 Device = options.Device,
                 DType = options.DType,
             }, name ?? "custom");

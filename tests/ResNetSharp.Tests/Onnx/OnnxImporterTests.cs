@@ -59,6 +59,18 @@ public class OnnxImporterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Import_DilatedStages_RecognisesReplaceStrideWithDilationAndMatches()
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_("tv_dilated_small.onnx"));
+        result.Table.Layers.Should().Equal(1, 1, 2, 2);
+        result.Table.Strides.Should().Equal(1, 2, 2, 2);
+        result.Model.Options.ReplaceStrideWithDilation.Should().Equal(false, true, true);
+        result.Model.OutputStride.Should().Be(8);
+        result.Model.Metadata.ReplaceStrideWithDilation.Should().Equal(false, true, true);
+        CheckOutputs(result.Model, "tv_dilated_small");
+    }
+
+    [Fact]
     public void Import_CifarOptionA_RecognisesZeroPaddedShortcutsAndMatches()
     {
         using var result = OnnxImporter.Import(OnnxTestSupport.File_("cifar_option_a.onnx"));
