@@ -46,6 +46,10 @@ fi
 # 4. The BenchmarkDotNet project is not run here (timings belong in benchmarks, not in CI), but it must build.
 dotnet build tests/ResNetSharp.Benchmarks/ResNetSharp.Benchmarks.csproj -c Release -nologo -v quiet
 
-# 5. The NuGet path: pack, then build and run QuickStart against the package (not the project).
+# 5. The deployment sample runs an ONNX model with ONNX Runtime alone (no TorchSharp): it must build and run.
+dotnet run --project samples/OnnxDeploy/OnnxDeploy.csproj -c Release -v quiet -- \
+  "$RESNETSHARP_ONNX_FIXTURES/cifar_option_a.onnx" --random 1 --top 3
+
+# 6. The NuGet path: pack, then build and run QuickStart against the package (not the project).
 bash scripts/check-package.sh
 echo "tests: ${passed:-0} passed, ${failed:-0} failed"

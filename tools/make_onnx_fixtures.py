@@ -87,6 +87,22 @@ def torchvision_resnext(out):
     save_io(os.path.join(out, name + "_io.safetensors"), x, y, model="resnext [1,2,1,1] 4x16")
 
 
+def torchvision_dilated(out):
+    """torchvision bottlenecks with replace_stride_with_dilation=[False, True, True] (output stride 8), BN folded, opset 13."""
+    name = "tv_dilated_small"
+    if os.path.exists(os.path.join(out, name + ".onnx")) and os.path.exists(os.path.join(out, name + "_io.safetensors")):
+        return
+    from torchvision.models.resnet import Bottleneck, ResNet
+    model = randomised(lambda: ResNet(Bottleneck, [1, 1, 2, 2], width_per_group=16, num_classes=10,
+                                      replace_stride_with_dilation=[False, True, True]), 3601)
+    torch.manual_seed(3602)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        y = model(x)
+    export(model, x, os.path.join(out, name + ".onnx"), opset_version=13)
+    save_io(os.path.join(out, name + "_io.safetensors"), x, y, model="dilated bottleneck [1,1,2,2] 1x16")
+
+
 class OptionA(nn.Module):
     """The paper's option A: subsample by 2 and append zero channels."""
 
@@ -323,7 +339,7 @@ def paper_nets(out):
         save_io(os.path.join(out, name + "_io.safetensors"), x, y, model=name)
 
 
-PARTS = [torchvision_resnet18, torchvision_resnext, cifar_option_a, opaque_asymmetric, opaque_asymmetric_io, paper_nets]
+PARTS = [torchvision_resnet18, torchvision_resnext, torchvision_dilated, cifar_option_a, opaque_asymmetric, opaque_asymmetric_io, paper_nets]
 
 
 def main():

@@ -54,6 +54,8 @@ internal static class ImportCommand
                         shortcut = t.Shortcut.ToString(),
                         preActivation = t.PreActivation,
                     },
+                    replaceStrideWithDilation = model.Options.ReplaceStrideWithDilation,
+                    outputStride = model.OutputStride,
                     head = result.Head.ToString(),
                     hasClassifier = result.HasClassifier,
                     numClasses = model.NumClasses,
@@ -75,6 +77,11 @@ internal static class ImportCommand
             for (int s = 0; s < t.StageCount; s++)
             {
                 Console.WriteLine($"  {$"layer{s + 1}",-7} {$"conv{s + 2}_x",-8} {t.Layers[s],6} {t.Widths[s],6} {t.Strides[s],6} {t.Widths[s] * t.Expansion,6}");
+            }
+
+            if (model.Options.ReplaceStrideWithDilation is { } dilate)
+            {
+                Console.WriteLine($"  dilation      replace stride with dilation [{string.Join(", ", dilate)}] (output stride {model.OutputStride})");
             }
 
             Console.WriteLine($"  shortcuts     option {t.Shortcut} ({result.Projections} projections over {result.Blocks} blocks)");

@@ -25,12 +25,14 @@ internal sealed class GraphMatcher
     public GraphMatcher(OnnxGraph graph) => g = graph;
 
     internal sealed record Result(StageTable Table, int InChannels, int NumClasses, OnnxHead Head, bool BatchNormFolded, int? InputSize,
-        int Blocks, int Projections, Dictionary<string, (long[] Shape, float[] Data)> Weights);
+        int Blocks, int Projections, Dictionary<string, (long[] Shape, float[] Data)> Weights, IReadOnlyList<bool>? ReplaceStrideWithDilation = null);
+
+    private bool[]? replaceStrideWithDilation;
 
     private sealed record Norm(float[] Weight, float[] Bias, float[] Mean, float[] Var);
 
     private sealed record ConvBn(OnnxNode Node, long InChannels, long OutChannels, long Kernel, long Stride, long Groups, float[] Weight, long[] Shape,
-        Norm? Norm, string Output, long? H, long? W);
+        Norm? Norm, string Output, long? H, long? W, long Dilation = 1);
 
     private enum ShortcutKind { Identity, Projection, ZeroPad, None }
 
@@ -149,7 +151,7 @@ internal sealed class GraphMatcher
                 blocks.Add(block);
                 channels = block.Out;
                 var add = g.ConsumersOf(block.Branch[^1].Output)[0];
-                cur = Relu(add.Output, add, "after the residual Add (or the graph's blocks end in an Add without ReLU, which is a pre-activation block)");
+                cur = Relu(add.Output, add, "after the residual Add");
             }
         }
 
@@ -171,9 +173,10 @@ internal sealed class GraphMatcher
         }
 
         var table = BuildTable(blocks, stemKind, stem.OutChannels, preAct);
-        var (head, numClasses, inputSize) = ParseHead(cur, channels, h, w, table);
+        int outputStride = table.OutputStride >> (replaceStrideWithDilation?.Count(r => r) ?? 0); // each replaced stride halves it
+        var (head, numClasses, inputSize) = ParseHead(cur, channels, h, w, outputStride);
         return new Result(table, (int)stem.InChannels, numClasses, head, anyFolded && !anyNorm, inputSize, blocks.Count,
-            blocks.Count(b => b.Shortcut == ShortcutKind.Projection), weights);
+            blocks.Count(b => b.Shortcut == ShortcutKind.Projection), weights, replaceStrideWithDilation);
     }
 
     private StageTable BuildTable(List<Block> blocks, StemKind stem, long stemWidth, bool preAct)
@@ -285,12 +288,39 @@ internal sealed class GraphMatcher
             }
         }
 
+        // Dilation (torchvision's replace_stride_with_dilation): a stage that gave up its stride of 2 runs its first block at
+        // the previous dilation and the rest at twice it; the table keeps stride 2 and the options carry the flag.
+        static long Dilation(Block b) => b.Branch.Where(c => c.Kernel == 3).Select(c => c.Dilation).DefaultIfEmpty(1).Max();
+        var strides = new int[stages.Count];
+        var replaced = new bool[stages.Count];
+        long previous = 1;
+        for (int s = 0; s < stages.Count; s++)
+        {
+            var st = stages[s];
+            long rest = st.Count > 1 ? Dilation(st[1]) : s + 1 < stages.Count ? Dilation(stages[s + 1][0]) : previous;
+            if (Dilation(st[0]) != previous || st.Skip(1).Any(b => Dilation(b) != rest))
+            {
+                throw g.Error($"stage {s + 1}'s dilations ({string.Join(", ", st.Select(Dilation))}) do not follow replace-stride-with-dilation: its first block " +
+                              $"should use {previous} and the others one dilation.", st[0].First);
+            }
+
+            replaced[s] = rest == 2 * previous && st[0].Stride == 1;
+            if (rest != previous && (!replaced[s] || s == 0))
+            {
+                throw g.Error($"stage {s + 1} changes the dilation from {previous} to {rest}: only a stage after the first that gives up a stride of 2 may double it.", st[0].First);
+            }
+
+            strides[s] = replaced[s] ? 2 : (int)st[0].Stride;
+            previous = rest;
+        }
+
+        replaceStrideWithDilation = replaced.Skip(1).Any(r => r) ? replaced.Skip(1).ToArray() : null;
         var table = new StageTable
         {
             Block = kind,
             Layers = stages.Select(s => s.Count).ToArray(),
             Widths = stages.Select(s => (int)s[0].Planes).ToArray(),
-            Strides = stages.Select(s => (int)s[0].Stride).ToArray(),
+            Strides = strides,
             Stem = stem,
             StemWidth = (int)stemWidth,
             Groups = (int)groups,
@@ -358,9 +388,10 @@ internal sealed class GraphMatcher
         if (convs.Count == 2)
         {
             kind = BlockKind.Basic;
-            if (convs.Any(c => c.Kernel != 3 || c.Groups != 1) || convs[1].Stride != 1 || convs[0].OutChannels != convs[1].OutChannels)
+            if (convs.Any(c => c.Kernel != 3 || c.Groups != 1) || convs[1].Stride != 1 || convs[0].OutChannels != convs[1].OutChannels ||
+                convs[0].Dilation != convs[1].Dilation)
             {
-                throw g.Error("a two-convolution branch must be 3×3 (stride s) then 3×3 (stride 1), same width, one group: a basic block.", convs[0].Node);
+                throw g.Error("a two-convolution branch must be 3×3 (stride s) then 3×3 (stride 1), same width and dilation, one group: a basic block.", convs[0].Node);
             }
 
             stride = convs[0].Stride;
@@ -603,9 +634,9 @@ internal sealed class GraphMatcher
         return new Chain(new List<ConvBn>(), node, v, ShortcutKind.ZeroPad, strideH, extra, first);
     }
 
-    private (OnnxHead Head, int NumClasses, int? InputSize) ParseHead(string cur, long channels, long? h, long? w, StageTable table)
+    private (OnnxHead Head, int NumClasses, int? InputSize) ParseHead(string cur, long channels, long? h, long? w, int outputStride)
     {
-        int? size = h is { } hh && w == hh ? (int)hh * table.OutputStride : null;
+        int? size = h is { } hh && w == hh ? (int)hh * outputStride : null;
         if (g.InputDims[2] is { } ih && g.InputDims[3] == ih)
         {
             size = (int)ih;
@@ -638,7 +669,7 @@ internal sealed class GraphMatcher
                     throw g.Error($"AveragePool kernel {k[0]}×{k[1]} does not cover the {h}×{w} feature map: expected global average pooling.", pool);
                 }
 
-                size ??= (int)k[0] * table.OutputStride; // the only input size at which this pool is global.
+                size ??= (int)k[0] * outputStride; // the only input size at which this pool is global.
                 break;
             }
 
@@ -822,9 +853,10 @@ internal sealed class GraphMatcher
             throw g.Error($"strides [{string.Join(", ", strides)}]: expected one stride for both axes.", node);
         }
 
-        if ((node.Ints("dilations") ?? new long[] { 1, 1 }).Any(d => d != 1))
+        long[] dilations = node.Ints("dilations") ?? new long[] { 1, 1 };
+        if (dilations.Length != 2 || dilations[0] != dilations[1] || dilations[0] < 1 || (k != 3 && dilations[0] != 1))
         {
-            throw g.Error("dilated convolutions are not supported by the importer (expected dilations [1, 1]).", node);
+            throw g.Error($"dilations [{string.Join(", ", dilations)}]: expected 1, or one dilation for both axes of a 3×3 convolution.", node);
         }
 
         if (k % 2 == 0)
@@ -832,7 +864,9 @@ internal sealed class GraphMatcher
             throw g.Error($"even kernel {k}×{k}: a ResNet uses 1×1, 3×3 and 7×7 convolutions.", node);
         }
 
-        var (oh, ow) = Window(node, k, strides[0], k / 2, h, w);
+        // A dilated 3×3 spans (k − 1)·d + 1 pixels and is padded by d (torchvision's and ResNetSharp's rule).
+        long dilation = dilations[0];
+        var (oh, ow) = Window(node, (k - 1) * dilation + 1, strides[0], k / 2 * dilation, h, w);
         float[]? convBias = null;
         if (node.Inputs.Length > 2 && node.Inputs[2].Length > 0)
         {
@@ -872,7 +906,7 @@ internal sealed class GraphMatcher
             norm = null;
         }
 
-        return new ConvBn(node, inC, outC, k, strides[0], groups, wc.Floats!, wc.Dims, norm, output, oh, ow);
+        return new ConvBn(node, inC, outC, k, strides[0], groups, wc.Floats!, wc.Dims, norm, output, oh, ow, dilation);
     }
 
     /// <summary>
@@ -962,7 +996,7 @@ internal sealed class GraphMatcher
         var next = Single(value, "a ReLU", after);
         if (next.Op != "Relu")
         {
-            throw g.Error($"expected a ReLU {where}.", next);
+            throw g.Error($"expected a ReLU {where}, found {next.Op}.", next);
         }
 
         return next.Output;

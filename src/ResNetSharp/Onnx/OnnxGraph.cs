@@ -219,7 +219,15 @@ internal sealed class OnnxGraph
             if (Foldable.Contains(p.OpType) && p.Output.Count == 1 && inputs.All(n => n.Length == 0 || Constants.ContainsKey(n)))
             {
                 // Shape arithmetic on constants (what PyTorch writes for F.pad's pads): evaluate it once here.
-                Constants[p.Output[0]] = Fold(p, inputs, i);
+                try
+                {
+                    Constants[p.Output[0]] = Fold(p, inputs, i);
+                }
+                catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentException or InvalidOperationException or OverflowException or KeyNotFoundException)
+                {
+                    throw new OnnxImportException(Source, $"cannot evaluate this constant expression: {ex.Message}", p.Name, p.OpType, i, ex);
+                }
+
                 continue;
             }
 
@@ -267,6 +275,9 @@ internal sealed class OnnxGraph
 
     public HashSet<string> DropoutMasks { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Largest constant the shape-arithmetic evaluator builds (a ResNet's shape computations hold a few values).</summary>
+    private const int MaxFoldedElements = 1 << 20;
+
     private static readonly HashSet<string> Foldable = new(StringComparer.Ordinal)
     {
         "ConstantOfShape", "Concat", "Reshape", "Transpose", "Slice", "Cast", "Unsqueeze", "Squeeze",
@@ -298,6 +309,11 @@ internal sealed class OnnxGraph
             case "ConstantOfShape":
             {
                 long[] dims = Ints(0);
+                if (dims.Any(d => d < 0) || dims.Aggregate(1.0, (a, b) => a * b) > MaxFoldedElements)
+                {
+                    throw Bad($"shape [{string.Join(", ", dims)}] is negative or larger than the {MaxFoldedElements} values a shape computation needs.");
+                }
+
                 var value = p.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
                 var v = value is null ? new OnnxConstant(new long[] { 1 }, new[] { 0f }, null) : Decode(value, "ConstantOfShape value", p, index);
                 long n = dims.Aggregate(1L, (a, b) => a * b);
@@ -469,7 +485,16 @@ internal sealed class OnnxGraph
             throw Bad($"negative dimension in [{string.Join(", ", dims)}].");
         }
 
-        long count = dims.Aggregate(1L, (a, b) => a * b);
+        long count;
+        try
+        {
+            count = dims.Aggregate(1L, (a, b) => checked(a * b));
+        }
+        catch (OverflowException)
+        {
+            throw Bad($"shape [{string.Join(", ", dims)}] overflows.");
+        }
+
         byte[] raw = t.RawData.ToByteArray();
         long Check(long got, int size)
         {

@@ -143,17 +143,36 @@ public static class OnnxImporter
             throw new ArgumentException($"OnnxImportOptions.NumClassesIfNoHead must be ≥ 1, got {options.NumClassesIfNoHead}.", nameof(options));
         }
 
-        var recognised = new GraphMatcher(graph).Match();
+        GraphMatcher.Result recognised;
+        try
+        {
+            recognised = new GraphMatcher(graph).Match();
+        }
+        catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentOutOfRangeException or KeyNotFoundException or InvalidOperationException or OverflowException)
+        {
+            // A malformed node the patterns did not anticipate (a missing input, an empty attribute): still one clear error.
+            throw new OnnxImportException(graph.Source, $"the graph is malformed where a ResNet was expected: {ex.Message}", inner: ex);
+        }
         int numClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : options.NumClassesIfNoHead;
         var table = recognised.Table;
         string? name = ResNetFactory.Definitions.FirstOrDefault(d => ModelMetadata.TableEquals(d.Table, table))?.Name;
-        var model = new ResNet(table, new ResNetOptions
+        ResNet model;
+        try
         {
-            NumClasses = numClasses,
-            InChannels = recognised.InChannels,
-            Device = options.Device,
-            DType = options.DType,
-        }, name ?? "custom");
+            model = new ResNet(table, new ResNetOptions
+            {
+                NumClasses = numClasses,
+                InChannels = recognised.InChannels,
+                ReplaceStrideWithDilation = recognised.ReplaceStrideWithDilation,
+                Device = options.Device,
+                DType = options.DType,
+            }, name ?? "custom");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new OnnxImportException(graph.Source, $"the recognised model ({table}) cannot be built: {ex.Message}", inner: ex);
+        }
+
         try
         {
             var tensors = recognised.Weights.Select(kv => ToWeight(kv.Key, kv.Value.Shape, kv.Value.Data)).ToList();
@@ -179,6 +198,11 @@ public static class OnnxImporter
             model.Dispose();
             throw new OnnxImportException(graph.Source, $"the recognised weights do not fit the recognised table {table}: {ex.Message}", inner: ex);
         }
+        catch (ArgumentException ex)
+        {
+            model.Dispose();
+            throw new OnnxImportException(graph.Source, $"the recognised weights cannot be loaded: {ex.Message}", inner: ex);
+        }
         catch
         {
             model.Dispose();
@@ -188,8 +212,17 @@ public static class OnnxImporter
 
     private static ModelMetadata BuildMetadata(OnnxGraph graph, ResNet model, GraphMatcher.Result recognised, string? name)
     {
-        var fromFile = ModelMetadata.FromDictionary(
-            graph.Model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal), graph.Source);
+        ModelMetadata? fromFile;
+        try
+        {
+            fromFile = ModelMetadata.FromDictionary(
+                graph.Model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal), graph.Source);
+        }
+        catch (System.IO.InvalidDataException ex)
+        {
+            throw new OnnxImportException(graph.Source, $"metadata_props: {ex.Message}", inner: ex);
+        }
+
         var baseline = ModelMetadata.For(model);
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
         if (fromFile?.Extra is { } kept)
@@ -207,7 +240,10 @@ public static class OnnxImporter
         extra["onnx.head"] = recognised.Head.ToString();
         extra["onnx.has_classifier"] = recognised.Head == OnnxHead.Classifier ? "true" : "false";
         extra["onnx.bn_folded"] = recognised.BatchNormFolded ? "true" : "false";
-        bool fileFits = fromFile is not null && fromFile.NumClasses == model.NumClasses && fromFile.InChannels == model.Options.InChannels;
+        // Preprocessing written by an exporter (ResNetSharp's, or any tool writing ModelMetadata's keys) is kept when it is
+        // for the same input channels; class names only when they name this classifier's outputs.
+        bool fileFits = fromFile is not null && fromFile.InChannels == model.Options.InChannels;
+        bool namesFit = fileFits && recognised.Head == OnnxHead.Classifier && fromFile!.NumClasses == model.NumClasses;
         return baseline with
         {
             Architecture = name,
@@ -216,7 +252,7 @@ public static class OnnxImporter
             Interpolation = fileFits ? fromFile!.Interpolation : baseline.Interpolation,
             Mean = fileFits ? fromFile!.Mean : baseline.Mean,
             Std = fileFits ? fromFile!.Std : baseline.Std,
-            ClassNames = fileFits ? fromFile!.ClassNames : null,
+            ClassNames = namesFit ? fromFile!.ClassNames : null,
             Extra = extra,
         };
     }

@@ -59,6 +59,18 @@ public class OnnxImporterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Import_DilatedStages_RecognisesReplaceStrideWithDilationAndMatches()
+    {
+        using var result = OnnxImporter.Import(OnnxTestSupport.File_("tv_dilated_small.onnx"));
+        result.Table.Layers.Should().Equal(1, 1, 2, 2);
+        result.Table.Strides.Should().Equal(1, 2, 2, 2);
+        result.Model.Options.ReplaceStrideWithDilation.Should().Equal(false, true, true);
+        result.Model.OutputStride.Should().Be(8);
+        result.Model.Metadata.ReplaceStrideWithDilation.Should().Equal(false, true, true);
+        CheckOutputs(result.Model, "tv_dilated_small");
+    }
+
+    [Fact]
     public void Import_CifarOptionA_RecognisesZeroPaddedShortcutsAndMatches()
     {
         using var result = OnnxImporter.Import(OnnxTestSupport.File_("cifar_option_a.onnx"));
@@ -96,6 +108,34 @@ public class OnnxImporterTests(ITestOutputHelper output)
         result.Table.ToString().Should().Be(table);
         result.BatchNormFolded.Should().Be(folded);
         CheckOutputs(result.Model, name);
+    }
+
+    [Fact]
+    public void Import_MetadataProps_CarriesPreprocessingAndClassNames()
+    {
+        // What an exporter writes (ModelMetadata.ToDictionary in metadata_props) comes back on the imported model.
+        var model = Load("cifar_option_a.onnx");
+        var written = new ModelMetadata
+        {
+            NumClasses = 10,
+            InputSize = 32,
+            CropPct = 1.0,
+            Mean = new[] { 0.4914, 0.4822, 0.4465 },
+            Std = new[] { 0.247, 0.243, 0.261 },
+            ClassNames = Enumerable.Range(0, 10).Select(i => $"class{i}").ToArray(),
+        };
+        foreach (var (key, value) in written.ToDictionary())
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
+
+        using var result = OnnxImporter.Import(model.ToByteArray(), "with-metadata.onnx");
+        var meta = result.Model.Metadata;
+        meta.ClassNames.Should().Equal(written.ClassNames);
+        meta.Mean.Should().Equal(written.Mean);
+        meta.Std.Should().Equal(written.Std);
+        meta.CropPct.Should().Be(1.0);
+        meta.Extra!["onnx.has_classifier"].Should().Be("true");
     }
 
     [Fact]
@@ -196,6 +236,46 @@ public class OnnxImporterTests(ITestOutputHelper output)
             return OnnxImporter.Import(model.ToByteArray(), "plain.onnx");
         };
         act.Should().Throw<OnnxImportException>().Where(e => e.NodeIndex != null);
+    }
+
+    [Fact]
+    public void Import_SeededMutationsAndTruncations_ThrowOnlyOnnxImportException()
+    {
+        // Byte flips in the graph's structure (PyTorch writes the nodes before the initializers) and truncations:
+        // every outcome is a model or one OnnxImportException, never another exception or a crash.
+        byte[] original = File.ReadAllBytes(OnnxTestSupport.File_("preact_cifar_option_a.onnx"));
+        var rng = new Random(1010);
+        int imported = 0, refused = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            byte[] bytes;
+            if (i % 5 == 4)
+            {
+                bytes = original[..rng.Next(original.Length)];
+            }
+            else
+            {
+                bytes = (byte[])original.Clone();
+                for (int k = rng.Next(1, 4); k > 0; k--)
+                {
+                    bytes[rng.Next(Math.Min(bytes.Length, 16_000))] = (byte)rng.Next(256);
+                }
+            }
+
+            try
+            {
+                using var result = OnnxImporter.Import(bytes, $"mutation{i}.onnx");
+                imported++;
+            }
+            catch (OnnxImportException ex)
+            {
+                ex.Message.Should().StartWith($"mutation{i}.onnx: ");
+                refused++;
+            }
+        }
+
+        output.WriteLine($"200 mutations: {imported} imported, {refused} refused with OnnxImportException");
+        refused.Should().BeGreaterThan(80);
     }
 
     private static ModelProto Load(string name) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(OnnxTestSupport.File_(name)));
