@@ -468,7 +468,8 @@ internal sealed class GraphMatcher
         var others = cons.Where(n => !ReferenceEquals(n, normNode)).ToList();
         if (others.Count > 1 || g.Outputs.Contains(x))
         {
-            throw g.Error($"value '{x}' feeds {cons.Count} nodes: expected a pre-activation block (its BatchNormalization and at most one shortcut).", others[^1]);
+            throw g.Error($"value '{x}' feeds {cons.Count} nodes{(g.Outputs.Contains(x) ? " and is a graph output" : "")}: expected a pre-activation block " +
+                          "(its BatchNormalization and at most one shortcut).", others.Count > 1 ? others[^1] : normNode);
         }
 
         var (preNorm, normOut) = ParseNorm(normNode, x, channels);

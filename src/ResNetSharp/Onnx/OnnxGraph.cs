@@ -283,7 +283,11 @@ internal sealed class OnnxGraph
         "ConstantOfShape", "Concat", "Reshape", "Transpose", "Slice", "Cast", "Unsqueeze", "Squeeze",
     };
 
-    /// <summary>Evaluates one shape-arithmetic node whose inputs are all constants (small int64 or float tensors).</summary>
+    /// <summary>
+    /// Evaluates one shape-arithmetic node whose inputs are all constants (small int64 or float tensors). Written here
+    /// because no maintained .NET package evaluates ONNX subgraphs short of running a session (ONNX Runtime, which the
+    /// library does not depend on), and only the eight operators exporters use for pads and shapes are needed.
+    /// </summary>
     private OnnxConstant Fold(NodeProto p, string[] inputs, int index)
     {
         OnnxImportException Bad(string message) => new(Source, $"cannot evaluate this constant expression: {message}", p.Name, p.OpType, index);
