@@ -126,7 +126,7 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
         if (PreActivation)
         {
             int pre = b.Norm($"{name}.bn1", x, norms[0], relu: true);
-            y = b.Conv($"{name}.conv1", pre, convs[0], n > 1 ? norms[1] : null, relu: n > 1);
+            y = b.Conv($"{name}.conv1", pre, convs[0], n > 1 ? norms[1] : null, relu: n > 1, normName: $"{name}.bn2");
             shortcutInput = ProjectionModule is null ? x : pre;
         }
         else
@@ -142,7 +142,7 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
         {
             bool last = i == n - 1;
             y = PreActivation
-                ? b.Conv($"{name}.conv{i + 1}", y, convs[i], last ? null : norms[i + 1], relu: !last)
+                ? b.Conv($"{name}.conv{i + 1}", y, convs[i], last ? null : norms[i + 1], relu: !last, normName: $"{name}.bn{i + 2}")
                 : b.Conv($"{name}.conv{i + 1}", y, convs[i], norms[i], relu: !last || !hasShortcut);
         }
 

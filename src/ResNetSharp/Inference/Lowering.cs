@@ -86,7 +86,7 @@ internal sealed class LoweringBuilder(bool fold)
     /// A convolution followed by <paramref name="norm"/> (if any) and a ReLU (if <paramref name="relu"/>): one folded
     /// <see cref="ConvOp"/>, or a conv and a <see cref="BatchNormOp"/> when BN is kept.
     /// </summary>
-    public int Conv(string name, int input, Conv2d conv, nn.Module<Tensor, Tensor>? norm, bool relu)
+    public int Conv(string name, int input, Conv2d conv, nn.Module<Tensor, Tensor>? norm, bool relu, string? normName = null)
     {
         if (conv.padding_mode != PaddingModes.Zeros)
         {
@@ -124,7 +124,7 @@ internal sealed class LoweringBuilder(bool fold)
 
         bool convRelu = relu && (Fold || norm is null);
         int y = Add(new ConvOp(name, nextValue, input, weight, bias, conv.stride.ToArray(), padding, conv.dilation.ToArray(), conv.groups, convRelu));
-        return Fold || norm is null ? y : Norm(NormName(name), y, norm, relu);
+        return Fold || norm is null ? y : Norm(normName ?? NormName(name), y, norm, relu);
     }
 
     /// <summary>A BatchNorm that no conv precedes directly: an <see cref="AffineOp"/> (folded) or a <see cref="BatchNormOp"/>.</summary>
