@@ -10,4 +10,5 @@ root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return Cli.Run(root, args);
