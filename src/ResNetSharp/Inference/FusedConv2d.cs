@@ -11,7 +11,7 @@ namespace ResNetSharp;
 /// optionally followed by an in-place ReLU. A channels-last input gives a channels-last output (1×1 convs then run as one matrix product over
 /// the pixels); an NCHW input gives an NCHW output.
 /// </summary>
-public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
+internal sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 {
     private readonly Tensor weight;
     private readonly Tensor bias;
@@ -127,7 +127,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Channels-last (NHWC) helpers: TorchSharp has no <c>memory_format</c> argument, so permute and copy.</summary>
-public static class ChannelsLast
+internal static class ChannelsLast
 {
     /// <summary>
     /// Returns an N×C×H×W view of <paramref name="x"/> whose memory is laid out N×H×W×C (strides C·H·W, 1, W·C, C).

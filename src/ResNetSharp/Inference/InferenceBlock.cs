@@ -12,7 +12,7 @@ namespace ResNetSharp;
 /// lowered graph (y = ReLU(F(x) + shortcut(x)), in place). What the shortcut is was decided when the network was
 /// lowered (<see cref="ResidualBlock"/>); this class only holds and runs the result.
 /// </summary>
-public sealed class InferenceBlock : nn.Module<Tensor, Tensor>
+internal sealed class InferenceBlock : nn.Module<Tensor, Tensor>
 {
     private readonly FusedConv2d[] convs;
     private readonly FusedConv2d? downsample;

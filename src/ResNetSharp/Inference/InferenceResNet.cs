@@ -192,10 +192,10 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     public long FeatureChannels { get; }
 
     /// <summary>The stem conv with its BN folded in.</summary>
-    public FusedConv2d Stem => conv1;
+    internal FusedConv2d Stem => conv1;
 
     /// <summary>The blocks of each stage, in order.</summary>
-    public IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
+    internal IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
 
     /// <summary>Stem and all stages: the last feature map (channels-last strides when the batch runs channels-last).</summary>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W (floating point, H, W ≥ <see cref="MinInputSize"/>).</exception>
