@@ -32,8 +32,8 @@ public sealed record OnnxExportOptions
     /// <summary>Oldest ONNX opset written: 13.</summary>
     public const int MinOpset = 13;
 
-    /// <summary>Newest ONNX opset written: 21 (ONNX 1.16; ONNX Runtime has run it since 1.18).</summary>
-    public const int MaxOpset = 21;
+    /// <summary>Newest ONNX opset written: 23 (ONNX 1.18); ONNX Runtime 1.31 runs it (tested).</summary>
+    public const int MaxOpset = 23;
 
     /// <summary>The default opset, 17 (ONNX 1.12, the widest-supported recent one).</summary>
     public const int DefaultOpset = 17;
@@ -152,13 +152,14 @@ public static class OnnxExport
         }
     }
 
-    /// <summary>The oldest IR version that carries the opset (ONNX's release table: opset 13–14 → IR 7, 15–18 → 8, 19–20 → 9, 21 → 10).</summary>
+    /// <summary>The oldest IR version that carries the opset (ONNX's release table: opset 13–14 → IR 7, 15–18 → 8, 19–20 → 9, 21–22 → 10, 23 → 11).</summary>
     private static long IrVersionFor(int opset) => opset switch
     {
         <= 14 => 7,
         <= 18 => 8,
         <= 20 => 9,
-        _ => 10,
+        <= 22 => 10,
+        _ => 11,
     };
 
     /// <summary>Turns the ops of a lowered graph into ONNX nodes and initializers.</summary>

@@ -202,6 +202,7 @@ public class OnnxExportTests(ITestOutputHelper output)
     [Theory]
     [InlineData(OnnxExportOptions.MinOpset)]
     [InlineData(OnnxExportOptions.MaxOpset)]
+    [InlineData(22)]
     public void ExportOnnx_OpsetRange_RunsInOnnxRuntime(int opset)
     {
         using var scope = torch.NewDisposeScope();
