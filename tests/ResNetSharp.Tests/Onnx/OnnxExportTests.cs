@@ -55,6 +55,46 @@ public class OnnxExportTests(ITestOutputHelper output)
         err1.Should().BeLessThanOrEqualTo(Tolerance);
     }
 
+    [Fact]
+    public void ExportOnnx_CustomTablesFrozenNormsDilationAndDropPath_MatchEvalModel()
+    {
+        using var scope = torch.NewDisposeScope();
+        // Detection-style backbone: frozen BN, conv4/conv5 dilated (output stride 8), stochastic depth (an identity in eval).
+        using var backbone = ResNetFactory.Create("resnet18", new ResNetOptions
+        {
+            NumClasses = 4, FrozenBatchNorm = true, ReplaceStrideWithDilation = new[] { false, true, true }, DropPathRate = 0.2,
+        });
+        torch.manual_seed(5);
+        using (torch.no_grad())
+        {
+            foreach (var frozen in backbone.modules().OfType<FrozenBatchNorm2d>())
+            {
+                frozen.RunningMean.copy_(torch.randn(frozen.Channels) * 0.2);
+                frozen.RunningVar.copy_(torch.rand(frozen.Channels) + 0.5);
+                frozen.Weight.copy_(torch.rand(frozen.Channels) + 0.5);
+            }
+        }
+
+        // The paper's v1 bottleneck with option-C projections everywhere, grouped 3×3 convs, a CIFAR stem and one input channel.
+        var table = new StageTable
+        {
+            Block = BlockKind.Bottleneck, Layers = new[] { 1, 2 }, Widths = new[] { 16, 32 }, Strides = new[] { 1, 2 }, Stem = StemKind.Cifar,
+            StemWidth = 16, Groups = 2, WidthPerGroup = 32, StridePlacement = StridePlacement.V1, Shortcut = ShortcutOption.C,
+        };
+        using var custom = ResNetFactory.Create(table, new ResNetOptions { InChannels = 1, NumClasses = 6 });
+        InferenceResNetTests.RandomizeNorms(custom, 47);
+        foreach (var (model, x) in new[] { (backbone, torch.randn(2, 3, 48, 64)), (custom, torch.randn(3, 1, 20, 24)) })
+        {
+            model.eval();
+            foreach (bool keep in new[] { false, true })
+            {
+                using var session = Session(model, new OnnxExportOptions { KeepBatchNorm = keep });
+                using var noGrad = torch.no_grad();
+                Error(Run(session, x, "logits"), model.call(x)).Should().BeLessThanOrEqualTo(Tolerance, $"{model.ModelName}, BN kept: {keep}");
+            }
+        }
+    }
+
     [Theory]
     [InlineData("resnet18")]
     [InlineData("resnet20")]
