@@ -223,7 +223,27 @@ def pytorch_checkpoints(out):
         json.dump(meta, f)
 
 
-PARTS = [state_dict_keys, torchvision_weights, roi_ops, pytorch_checkpoints]
+def torchvision_224(out):
+    """ResNet-50 (the same seeded weights as weights_resnet50.safetensors) on a 2×3×224×224 batch: torchvision's
+    logits and pooled features at the paper's crop, the reference for the ONNX export test."""
+    path = os.path.join(out, "weights_resnet50_io224.safetensors")
+    if os.path.exists(path):
+        return
+    model = _randomised("resnet50", seed=1000 + EQUIVALENCE_MODELS.index("resnet50"))
+    torch.manual_seed(3001)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        y = model.conv1(x)
+        y = model.maxpool(model.relu(model.bn1(y)))
+        y = model.layer4(model.layer3(model.layer2(model.layer1(y))))
+        pooled = torch.flatten(model.avgpool(y), 1)
+        logits = model.fc(pooled)
+        assert torch.allclose(logits, model(x), rtol=0, atol=1e-4)
+    meta = {"model": "resnet50", "torch": torch.__version__, "torchvision": torchvision.__version__}
+    write_safetensors(path, {"input": x, "pooled": pooled, "logits": logits}, meta)
+
+
+PARTS = [state_dict_keys, torchvision_weights, torchvision_224, roi_ops, pytorch_checkpoints]
 
 
 def main():

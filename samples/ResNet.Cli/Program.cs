@@ -12,4 +12,5 @@ root.Subcommands.Add(PretrainedCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return Cli.Run(root, args);

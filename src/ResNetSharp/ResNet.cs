@@ -233,6 +233,9 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The stem max pool (ImageNet stem only), or null.</summary>
     internal MaxPool2d? StemPool => maxpool;
 
+    /// <summary>The final BatchNorm of a pre-activation network (<c>norm</c>, followed by a ReLU), or null.</summary>
+    internal nn.Module<Tensor, Tensor>? FinalNorm => norm;
+
     /// <summary>The classifier (<c>fc</c>).</summary>
     public Linear Classifier => fc;
 

@@ -106,6 +106,50 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     internal virtual ZeroPadShortcut? PadShortcut => null;
 
     /// <summary>
+    /// Lowers the block in eval mode (stochastic depth is an identity there) into <paramref name="b"/>, reading the
+    /// value <paramref name="x"/>; returns the value of its output. This and <see cref="Merge"/> are the only places
+    /// that know the shortcut rules. Op order is the order the executors run and free things in: the first conv and
+    /// the shortcut read the input first, so an input that only they read dies before the rest of the branch runs.
+    /// Post-activation: conv–BN–ReLU … conv–BN, shortcut, add, ReLU (a plain block fuses the ReLU into its last conv).
+    /// Pre-activation: BN–ReLU on the input (an affine op: no conv precedes it), then each conv with the next BN and
+    /// ReLU folded in, the last conv bare; the projection reads the normalised input, identity and option A the raw
+    /// one; the add has no ReLU.
+    /// </summary>
+    internal int Lower(LoweringBuilder b, string name, int x)
+    {
+        var convs = ResidualConvs;
+        var norms = ResidualNorms;
+        int n = convs.Count;
+        bool hasShortcut = Shortcut != ShortcutOption.None;
+        int shortcutInput = x;
+        int y;
+        if (PreActivation)
+        {
+            int pre = b.Norm($"{name}.bn1", x, norms[0], relu: true);
+            y = b.Conv($"{name}.conv1", pre, convs[0], n > 1 ? norms[1] : null, relu: n > 1, normName: $"{name}.bn2");
+            shortcutInput = ProjectionModule is null ? x : pre;
+        }
+        else
+        {
+            y = b.Conv($"{name}.conv1", x, convs[0], norms[0], relu: n > 1 || !hasShortcut);
+        }
+
+        int? identity = ProjectionModule is { } projection ? b.Conv($"{name}.downsample.0", shortcutInput, projection.Conv, projection.Norm, relu: false)
+            : PadShortcut is { } pad ? b.ZeroPad($"{name}.shortcut", shortcutInput, pad)
+            : hasShortcut ? shortcutInput
+            : null;
+        for (int i = 1; i < n; i++)
+        {
+            bool last = i == n - 1;
+            y = PreActivation
+                ? b.Conv($"{name}.conv{i + 1}", y, convs[i], last ? null : norms[i + 1], relu: !last, normName: $"{name}.bn{i + 2}")
+                : b.Conv($"{name}.conv{i + 1}", y, convs[i], norms[i], relu: !last || !hasShortcut);
+        }
+
+        return identity is { } id ? b.Add($"{name}.add", y, id, OutChannels, relu: !PreActivation) : y;
+    }
+
+    /// <summary>
     /// Makes the residual branch output zero so the block starts as the identity (plus ReLU): zeroes the weight of
     /// <see cref="LastNorm"/>, or of the last convolution in a pre-activation block (whose branch ends in a conv).
     /// </summary>

@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 namespace ResNetSharp;
 
 /// <summary>
-/// A convolution with its BatchNorm folded in: w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε), optionally followed by an
-/// in-place ReLU. A channels-last input gives a channels-last output (1×1 convs then run as one matrix product over
+/// A convolution with its BatchNorm folded in (by <see cref="Lowering"/>: w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε)),
+/// optionally followed by an in-place ReLU. A channels-last input gives a channels-last output (1×1 convs then run as one matrix product over
 /// the pixels); an NCHW input gives an NCHW output.
 /// </summary>
-public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
+internal sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 {
     private readonly Tensor weight;
     private readonly Tensor bias;
@@ -24,54 +24,19 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     private Tensor? blockedWeight;
     private string? blockedFunction;
 
-    internal FusedConv2d(Conv2d conv, nn.Module<Tensor, Tensor>? norm, bool relu)
+    /// <summary>The runtime of a folded <see cref="ConvOp"/>; takes over its weight and bias (disposes them).</summary>
+    internal FusedConv2d(ConvOp op)
         : base(nameof(FusedConv2d))
     {
-        ArgumentNullException.ThrowIfNull(conv);
-        // BatchNorm2d and FrozenBatchNorm2d fold alike: both are y = γ (x − μ) / √(σ² + ε) + β in eval mode.
-        var (normWeight, normBias, runningMean, runningVar, eps) = norm switch
-        {
-            BatchNorm2d bn => (bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps),
-            FrozenBatchNorm2d frozen => ((Tensor?)frozen.Weight, (Tensor?)frozen.Bias, frozen.RunningMean, frozen.RunningVar, frozen.Eps),
-            _ => throw new ArgumentException($"ForInference: a convolution must be followed by BatchNorm2d or FrozenBatchNorm2d to be folded, got {norm?.GetType().Name ?? "nothing"}."),
-        };
-        if (runningMean is null || runningVar is null)
-        {
-            throw new ArgumentException("ForInference: every BatchNorm must track running statistics to be folded into its convolution.");
-        }
-
-        if (conv.padding_mode != PaddingModes.Zeros)
-        {
-            throw new ArgumentException($"ForInference: only zero-padded convolutions can be folded, got {conv.padding_mode}.");
-        }
-
-        stride = conv.stride.ToArray();
-        padding = (conv.padding ?? throw new ArgumentException("ForInference: convolutions with symbolic padding ('same'/'valid') are not supported.")).ToArray();
-        dilation = conv.dilation.ToArray();
-        groups = conv.groups;
-        Relu = relu;
-        OutChannels = conv.weight.shape[0];
-
-        using (torch.no_grad())
-        using (var scope = torch.NewDisposeScope())
-        {
-            // Fold in float64 so that the folded weights carry no more rounding than one float32 cast.
-            var dtype = conv.weight.dtype;
-            var gamma = normWeight is null ? torch.ones_like(runningVar, dtype: ScalarType.Float64) : normWeight.detach().to(ScalarType.Float64);
-            var beta = normBias is null ? torch.zeros_like(runningMean, dtype: ScalarType.Float64) : normBias.detach().to(ScalarType.Float64);
-            var scale = gamma / (runningVar.to(ScalarType.Float64) + eps).sqrt();
-            var w = conv.weight.detach().to(ScalarType.Float64) * scale.reshape(-1, 1, 1, 1);
-            var b = beta - runningMean.to(ScalarType.Float64) * scale;
-            if (conv.bias is not null)
-            {
-                b = b + conv.bias.detach().to(ScalarType.Float64) * scale;
-            }
-
-            w = w.to(dtype);
-            // Owned by this module, not by whatever dispose scope the caller happens to be in.
-            weight = w.contiguous().DetachFromDisposeScope();
-            bias = b.to(dtype).contiguous().DetachFromDisposeScope();
-        }
+        ArgumentNullException.ThrowIfNull(op);
+        weight = op.Weight;
+        bias = op.Bias ?? throw new ArgumentException($"{op.Name}: a folded convolution always has a bias.", nameof(op));
+        stride = op.Stride;
+        padding = op.Padding;
+        dilation = op.Dilation;
+        groups = op.Groups;
+        Relu = op.Relu;
+        OutChannels = op.OutChannels;
 
         // A 1×1 conv on channels-last activations is a matrix product over the N·H·W pixel rows. Running it as
         // addmm is what oneDNN would do anyway, and it sidesteps a libtorch 2.10 CPU bug: channels-last 1×1
@@ -124,13 +89,6 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
     internal Tensor ForwardBlocked(Tensor input) =>
         program!.Conv(blockedFunction!, input, blockedWeight ?? throw new InvalidOperationException("UseBlocked was not called."), bias);
 
-    /// <summary>Output height and width for an input of <paramref name="height"/> × <paramref name="width"/>.</summary>
-    internal (long Height, long Width) OutputSize(long height, long width) =>
-        (Out(height, weight.shape[2], 0), Out(width, weight.shape[3], 1));
-
-    private long Out(long size, long kernel, int axis) =>
-        ((size + (2 * padding[axis]) - (dilation[axis] * (kernel - 1)) - 1) / stride[axis]) + 1;
-
     /// <summary>conv(x, w', b'), then ReLU in place when <see cref="Relu"/>.</summary>
     public override Tensor forward(Tensor input)
     {
@@ -169,7 +127,7 @@ public sealed class FusedConv2d : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Channels-last (NHWC) helpers: TorchSharp has no <c>memory_format</c> argument, so permute and copy.</summary>
-public static class ChannelsLast
+internal static class ChannelsLast
 {
     /// <summary>
     /// Returns an N×C×H×W view of <paramref name="x"/> whose memory is laid out N×H×W×C (strides C·H·W, 1, W·C, C).

@@ -18,8 +18,10 @@ namespace ResNetSharp;
 /// </summary>
 public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 {
+    private readonly LoweredGraph graph;
+    private readonly FusedConv2d?[] convsByOp;
+    private readonly GraphExecutor executor;
     private readonly FusedConv2d conv1;
-    private readonly bool maxPool;
     private readonly List<InferenceBlock[]> stages = new();
     private readonly Tensor fcWeight;
     private readonly Tensor fcBias;
@@ -43,23 +45,39 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         NumClasses = source.NumClasses;
         FeatureChannels = source.FeatureChannels;
 
-        conv1 = new FusedConv2d(source.Stem, source.StemNorm, relu: true);
-        register_module("conv1", conv1);
-        maxPool = source.StemPool is not null;
-        foreach (var stage in source.Stages)
+        // The one lowering: BN folded into every conv, shortcuts decided by the blocks. Everything below reads the graph.
+        graph = Lowering.Lower(source);
+        convsByOp = new FusedConv2d?[graph.Ops.Count];
+        try
         {
-            var blocks = stage.Blocks.Select(b => new InferenceBlock(b)).ToArray();
-            register_module(stage.Name, nn.ModuleList(blocks));
-            stages.Add(blocks);
+            for (int i = 0; i < graph.Ops.Count; i++)
+            {
+                if (graph.Ops[i] is ConvOp op)
+                {
+                    convsByOp[i] = new FusedConv2d(op);
+                }
+            }
+
+            var fc = graph.Ops.OfType<LinearOp>().Single();
+            fcWeight = fc.Weight;
+            fcBias = fc.Bias;
+            graph.TakeTensors(); // the convs and this module own them from here on
+        }
+        catch
+        {
+            graph.Dispose();
+            throw;
         }
 
-        using (torch.no_grad())
+        executor = new GraphExecutor(graph, convsByOp);
+        conv1 = convsByOp[0] ?? throw new InvalidOperationException("The lowered graph must start with the stem convolution.");
+        register_module("conv1", conv1);
+        var channels = graph.Shapes(MinInputSize, MinInputSize);
+        foreach (var group in graph.Blocks.GroupBy(b => b.Stage))
         {
-            // Owned by this module, not by whatever dispose scope the caller happens to be in.
-            fcWeight = source.Classifier.weight!.detach().clone().DetachFromDisposeScope();
-            fcBias = (source.Classifier.bias is null
-                ? torch.zeros(NumClasses, dtype: fcWeight.dtype, device: fcWeight.device)
-                : source.Classifier.bias.detach().clone()).DetachFromDisposeScope();
+            var blocks = group.Select(b => new InferenceBlock(b, graph, convsByOp, executor, channels[b.Input].Channels)).ToArray();
+            register_module(source.Stages[group.Key].Name, nn.ModuleList(blocks));
+            stages.Add(blocks);
         }
 
         register_buffer("fc_weight", fcWeight);
@@ -97,8 +115,11 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
                 : null;
         }
 
-        var convs = new[] { conv1 }.Concat(stages.SelectMany(s => s).SelectMany(b => b.AllConvs)).ToList();
-        var program = OneDnnProgram.Create(convs.Select(c => c.Config).ToList());
+        var convs = convsByOp.OfType<FusedConv2d>().ToList();
+        var pools = graph.Ops.OfType<MaxPoolOp>()
+            .Select(p => new OneDnnProgram.PoolConfig(p.Kernel[0], p.Kernel[1], p.Stride[0], p.Stride[1], p.Padding[0], p.Padding[1]))
+            .ToList();
+        var program = OneDnnProgram.Create(convs.Select(c => c.Config).ToList(), pools);
         foreach (var conv in convs)
         {
             conv.UseBlocked(program);
@@ -135,8 +156,8 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         long size = Math.Max(2L * MinInputSize, 64);
         var generator = new Generator(20261125);
         var x = torch.randn(new long[] { 2, InChannels, size, size }, generator: generator);
-        var expected = Features(x, ActivationLayout.ChannelsFirst, program);
-        var actual = program.ToDense(Features(x, ActivationLayout.Blocked, program));
+        var expected = Run(x, ActivationLayout.ChannelsFirst, graph.Features, program);
+        var actual = Run(x, ActivationLayout.Blocked, graph.Features, program);
         double scale = expected.abs().max().item<float>();
         double error = (actual - expected).abs().max().item<float>();
         return error <= (1e-4 * scale) + 1e-6 ? null : $"feature maps differ by {error:G3} at scale {scale:G3}";
@@ -171,10 +192,10 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     public long FeatureChannels { get; }
 
     /// <summary>The stem conv with its BN folded in.</summary>
-    public FusedConv2d Stem => conv1;
+    internal FusedConv2d Stem => conv1;
 
     /// <summary>The blocks of each stage, in order.</summary>
-    public IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
+    internal IReadOnlyList<IReadOnlyList<InferenceBlock>> Stages => stages;
 
     /// <summary>Stem and all stages: the last feature map (channels-last strides when the batch runs channels-last).</summary>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W (floating point, H, W ≥ <see cref="MinInputSize"/>).</exception>
@@ -182,19 +203,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        return RunInMicroBatches(input, x =>
-        {
-            var layout = LayoutFor(x.shape[0]);
-            var features = Features(x, layout, oneDnn);
-            if (layout != ActivationLayout.Blocked)
-            {
-                return features;
-            }
-
-            var dense = oneDnn!.ToDense(features);
-            features.Dispose();
-            return dense;
-        });
+        return RunInMicroBatches(input, x => Run(x, LayoutFor(x.shape[0]), graph.Features, oneDnn));
     }
 
     /// <summary>The logits, N × NumClasses.</summary>
@@ -203,7 +212,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var mode = EnterMode();
-        return RunInMicroBatches(input, x => Logits(x, LayoutFor(x.shape[0]), oneDnn));
+        return RunInMicroBatches(input, x => Run(x, LayoutFor(x.shape[0]), graph.Logits, oneDnn));
     }
 
     /// <summary>
@@ -219,21 +228,8 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
                 nameof(height), $"{ModelName}: input {height}×{width} is too small; expected at least {MinInputSize}×{MinInputSize}.");
         }
 
-        long largest = InChannels * height * width;
-        var (h, w) = conv1.OutputSize(height, width);
-        largest = Math.Max(largest, conv1.OutChannels * h * w);
-        if (maxPool)
-        {
-            h = ((h - 1) / 2) + 1;
-            w = ((w - 1) / 2) + 1;
-        }
-
-        foreach (var block in stages.SelectMany(s => s))
-        {
-            (h, w, long blockLargest) = block.Measure(h, w);
-            largest = Math.Max(largest, blockLargest);
-        }
-
+        // Every value of the lowered graph (input, stem, pool, each block's branch activations, shortcut and output, head).
+        long largest = graph.Shapes(height, width).Max(v => v.Channels * v.Height * v.Width);
         return largest * fcWeight.ElementSize;
     }
 
@@ -292,70 +288,13 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         return result.MoveToOuterDisposeScope();
     }
 
-    private Tensor Logits(Tensor input, ActivationLayout layout, OneDnnProgram? program)
+    /// <summary>The graph up to <paramref name="output"/> in the given layout; returns a dense tensor (channels-last when the layout is).</summary>
+    private Tensor Run(Tensor input, ActivationLayout layout, int output, OneDnnProgram? program) => layout switch
     {
-        var features = Features(input, layout, program);
-        var pooled = layout == ActivationLayout.Blocked ? program!.GlobalAveragePool(features) : features.mean(new long[] { 2, 3 });
-        features.Dispose();
-        var logits = nn.functional.linear(pooled, fcWeight, fcBias);
-        pooled.Dispose();
-        return logits;
-    }
-
-    private Tensor Features(Tensor input, ActivationLayout layout, OneDnnProgram? program)
-    {
-        if (layout == ActivationLayout.Blocked)
-        {
-            return BlockedFeatures(input, program!);
-        }
-
-        Tensor x = layout == ActivationLayout.ChannelsLast ? ChannelsLast.ToChannelsLast(input) : input.contiguous();
-        Tensor y = conv1.call(x);
-        x.Dispose();
-        if (maxPool)
-        {
-            var pooled = nn.functional.max_pool2d(y, new long[] { 3, 3 }, new long[] { 2, 2 }, new long[] { 1, 1 });
-            y.Dispose();
-            y = pooled;
-        }
-
-        foreach (var stage in stages)
-        {
-            foreach (var block in stage)
-            {
-                y = block.Run(y, consumeInput: true);
-            }
-        }
-
-        return y;
-    }
-
-    /// <summary>The stem and the stages on oneDNN tensors; returns an MKLDNN tensor.</summary>
-    private Tensor BlockedFeatures(Tensor input, OneDnnProgram program)
-    {
-        Tensor y;
-        using (var contiguous = input.contiguous())
-        using (var x = program.ToBlocked(contiguous))
-        {
-            y = conv1.ForwardBlocked(x);
-        }
-
-        if (maxPool)
-        {
-            var pooled = program.StemMaxPool(y);
-            y.Dispose();
-            y = pooled;
-        }
-
-        Tensor? dense = null;
-        foreach (var block in stages.SelectMany(s => s))
-        {
-            (y, dense) = block.RunBlocked(y, dense, program);
-        }
-
-        dense?.Dispose();
-        return y;
-    }
+        ActivationLayout.Blocked => executor.RunBlocked(input.contiguous(), output, program!),
+        ActivationLayout.ChannelsLast => executor.RunDense(ChannelsLast.ToChannelsLast(input), LoweredGraph.Input, 0, output),
+        _ => executor.RunDense(input.contiguous(), LoweredGraph.Input, 0, output),
+    };
 
     private IDisposable EnterMode() => Options.UseInferenceMode ? torch.inference_mode() : torch.no_grad();
 
@@ -390,10 +329,9 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
-            conv1.Dispose();
-            foreach (var block in stages.SelectMany(s => s))
+            foreach (var conv in convsByOp)
             {
-                block.Dispose();
+                conv?.Dispose();
             }
 
             fcWeight.Dispose();

@@ -20,13 +20,17 @@ internal sealed class OneDnnProgram : IDisposable
     private static readonly Lazy<string?> Unavailable = new(Probe);
     private readonly torch.jit.CompilationUnit unit;
     private readonly Dictionary<ConvConfig, int> configs;
+    private readonly Dictionary<PoolConfig, int> pools;
 
     internal readonly record struct ConvConfig(long PadH, long PadW, long StrideH, long StrideW, long DilationH, long DilationW, long Groups);
 
-    private OneDnnProgram(IReadOnlyCollection<ConvConfig> convs)
+    internal readonly record struct PoolConfig(long KernelH, long KernelW, long StrideH, long StrideW, long PadH, long PadW);
+
+    private OneDnnProgram(IReadOnlyCollection<ConvConfig> convs, IReadOnlyCollection<PoolConfig> maxPools)
     {
         configs = convs.Distinct().Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
-        unit = torch.jit.compile(Script(configs));
+        pools = maxPools.Distinct().Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        unit = torch.jit.compile(Script(configs, pools));
     }
 
     /// <summary>
@@ -35,8 +39,8 @@ internal sealed class OneDnnProgram : IDisposable
     /// </summary>
     internal static string? WhyUnavailable => Unavailable.Value;
 
-    /// <summary>A program for the given convolutions; call only where <see cref="WhyUnavailable"/> is null.</summary>
-    internal static OneDnnProgram Create(IReadOnlyCollection<ConvConfig> convs) => new(convs);
+    /// <summary>A program for the convolutions and max pools of a graph; call only where <see cref="WhyUnavailable"/> is null.</summary>
+    internal static OneDnnProgram Create(IReadOnlyCollection<ConvConfig> convs, IReadOnlyCollection<PoolConfig> maxPools) => new(convs, maxPools);
 
     /// <summary>
     /// True for the convolutions whose weight must stay dense (oneDNN then reorders it on each call): 1×1 convs with
@@ -63,8 +67,8 @@ internal sealed class OneDnnProgram : IDisposable
     /// <summary>conv(x, w, b) on MKLDNN tensors (w from <see cref="ReorderWeight"/>) by the function <see cref="ConvFunction"/> named.</summary>
     internal Tensor Conv(string function, Tensor x, Tensor weight, Tensor bias) => unit.invoke<Tensor>(function, x, weight, bias);
 
-    /// <summary>The 3×3, stride-2, padding-1 max pool of the ImageNet stem.</summary>
-    internal Tensor StemMaxPool(Tensor x) => unit.invoke<Tensor>("stem_max_pool", x);
+    /// <summary>A max pool of one of the configurations the program was made for, on an MKLDNN tensor.</summary>
+    internal Tensor MaxPool(PoolConfig config, Tensor x) => unit.invoke<Tensor>($"max_pool_{pools[config]}", x);
 
     /// <summary>Global average pool of an MKLDNN N×C×H×W tensor → a dense N×C matrix.</summary>
     internal Tensor GlobalAveragePool(Tensor x) => unit.invoke<Tensor>("global_average_pool", x);
@@ -72,7 +76,7 @@ internal sealed class OneDnnProgram : IDisposable
     /// <inheritdoc />
     public void Dispose() => unit.Dispose();
 
-    private static string Script(Dictionary<ConvConfig, int> configs)
+    private static string Script(Dictionary<ConvConfig, int> configs, Dictionary<PoolConfig, int> pools)
     {
         var s = new StringBuilder();
         s.Append("""
@@ -82,14 +86,20 @@ internal sealed class OneDnnProgram : IDisposable
             def to_dense(x: Tensor) -> Tensor:
                 return x.to_dense()
 
-
-            def stem_max_pool(x: Tensor) -> Tensor:
-                return torch.max_pool2d(x, [3, 3], [2, 2], [1, 1])
-
             def global_average_pool(x: Tensor) -> Tensor:
                 return torch.adaptive_avg_pool2d(x, [1, 1]).to_dense().flatten(1)
 
             """);
+        foreach (var (p, i) in pools)
+        {
+            s.Append(CultureInfo.InvariantCulture, $"""
+
+                def max_pool_{i}(x: Tensor) -> Tensor:
+                    return torch.max_pool2d(x, [{p.KernelH}, {p.KernelW}], [{p.StrideH}, {p.StrideW}], [{p.PadH}, {p.PadW}])
+
+                """);
+        }
+
         foreach (var (c, i) in configs)
         {
             string args = string.Create(CultureInfo.InvariantCulture,
@@ -119,7 +129,7 @@ internal sealed class OneDnnProgram : IDisposable
             using var scope = torch.NewDisposeScope();
             using var mode = torch.no_grad();
             var config = new ConvConfig(1, 1, 1, 1, 1, 1, 1);
-            using var program = new OneDnnProgram(new[] { config });
+            using var program = new OneDnnProgram(new[] { config }, Array.Empty<PoolConfig>());
             var generator = new Generator(7);
             var x = torch.randn(new long[] { 2, 8, 6, 6 }, generator: generator);
             var w = torch.randn(new long[] { 16, 8, 3, 3 }, generator: generator);
