@@ -61,8 +61,7 @@ internal static class Plots
         Decorate(plain, $"plain networks ({title})", "epoch", "error (%)");
         Decorate(residual, $"ResNets ({title})", "epoch", "error (%)");
         // One error scale for both panels, as in the paper's figure.
-        var limits = new[] { plain, residual }.Select(p => p.Axes.GetLimits()).ToArray();
-        double top = limits.Max(l => l.Top);
+        double top = runs.SelectMany(r => r.History).SelectMany(h => new[] { h.TrainError, 1 - (h.TestTop1 ?? 1) }).DefaultIfEmpty(1).Max() * 100 * 1.05;
         foreach (var p in new[] { plain, residual })
         {
             p.Axes.SetLimitsY(0, top);
