@@ -8,8 +8,9 @@ namespace ResNetSharp.Images;
 /// is widened by the downscale factor (that is the antialiasing), horizontal pass first, coefficients normalised
 /// to sum 1 then fixed-point with 22 fractional bits, each pass rounded and clamped to uint8. Nearest is PIL's
 /// affine scan (centre sampling with an accumulated step). Written here rather than taken from a library because no
-/// .NET image library reproduces Pillow's fixed-point arithmetic, and TorchSharp's antialiased
-/// <c>interpolate</c> works in float (it differs from PIL by up to several grey levels).
+/// .NET image library reproduces Pillow's fixed-point arithmetic, and libtorch's antialiased <c>interpolate</c>
+/// works in float: measured with PyTorch 1.13's kernel on chelsea, coffee and astronaut, rounded to uint8 it differs
+/// from Pillow by up to 1 grey level on 15–18 % of the values, where this port is identical.
 /// </summary>
 internal static class PilResample
 {
