@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using ResNetSharp.Training;
 
 namespace ResNetSharp.Cli;
@@ -7,7 +8,9 @@ namespace ResNetSharp.Cli;
 /// <summary>Resolves <c>--dataset</c> (and <c>--subset</c>) into a training and a test set.</summary>
 internal static class TrainingData
 {
-    public static (ImageDataset Train, ImageDataset Test, string Name) Load(string dataset, int? subset, int? testSubset)
+    /// <param name="imageSize">Side of the square image folders are brought to (IDX data keeps its own size).</param>
+    /// <param name="channels">Channels for image folders: 3 (RGB) or 1 (grey).</param>
+    public static (ImageDataset Train, ImageDataset Test, string Name) Load(string dataset, int? subset, int? testSubset, int imageSize = 32, int channels = 3)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (subset is < 1 || testSubset is < 1)
@@ -32,8 +35,23 @@ internal static class TrainingData
         }
         else if (Directory.Exists(dataset))
         {
-            throw new ArgumentException(
-                $"'{dataset}' holds no IDX files (train-images-idx3-ubyte[.gz], …); image folders (one sub-folder per class) are not supported yet.");
+            // torchvision's layout: DIR/train/<class>/<image> and DIR/test/<class>/<image> (or DIR/val/…).
+            string trainDir = Path.Combine(dataset, "train");
+            string? testDir = new[] { "test", "val" }.Select(d => Path.Combine(dataset, d)).FirstOrDefault(Directory.Exists);
+            if (!Directory.Exists(trainDir) || testDir is null)
+            {
+                throw new ArgumentException(
+                    $"'{dataset}' holds neither IDX files (train-images-idx3-ubyte[.gz], …) nor image folders train/<class>/… and test/<class>/… (or val/).");
+            }
+
+            train = new ImageFolderDataset(trainDir, imageSize, channels);
+            test = new ImageFolderDataset(testDir, imageSize, channels);
+            if (!train.ClassNames.SequenceEqual(test.ClassNames))
+            {
+                throw new ArgumentException($"'{trainDir}' and '{testDir}' have different class folders ({train.ClassNames.Count} and {test.ClassNames.Count}).");
+            }
+
+            name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataset)));
         }
         else
         {

@@ -71,6 +71,37 @@ public sealed class CliTrainingTests : IDisposable
         IsPng(png).Should().BeTrue();
     }
 
+    [Fact]
+    public void TrainThenEval_ImageFolder_DecodesResizesAndTrains()
+    {
+        // torchvision's layout, PNGs of several sizes (resized and centre-cropped to the 32² a CIFAR table expects).
+        string data = Path.Combine(dir, "folder");
+        foreach (var (split, count) in new[] { ("train", 8), ("test", 4) })
+        {
+            foreach (var (cls, value) in new[] { ("dark", (byte)30), ("light", (byte)220) })
+            {
+                Directory.CreateDirectory(Path.Combine(data, split, cls));
+                for (int i = 0; i < count; i++)
+                {
+                    int w = 20 + 3 * i, h = 40 - 2 * i;
+                    ResNetSharp.Images.ImageEncoder.WritePng(Path.Combine(data, split, cls, $"{i}.png"),
+                        new ResNetSharp.Images.PixelImage(w, h, 3, Enumerable.Repeat(value, w * h * 3).ToArray()));
+                }
+            }
+        }
+
+        string run = Path.Combine(dir, "folder-run");
+        var train = CliTests.Run("train", "resnet20", "--dataset", data, "--epochs", "1", "--batch", "8", "--threads", "1", "--out", run, "--json");
+        train.ExitCode.Should().Be(0, train.Stderr);
+        using var model = ResNetFactory.FromWeights(Path.Combine(run, "model.safetensors"));
+        model.Metadata.ClassNames.Should().Equal("dark", "light");
+        (model.Metadata.InputSize, model.Metadata.InChannels).Should().Be((32, 3));
+
+        var eval = CliTests.Run("eval", "--weights", Path.Combine(run, "model.safetensors"), "--dataset", data, "--json");
+        eval.ExitCode.Should().Be(0, eval.Stderr);
+        JsonDocument.Parse(eval.Stdout).RootElement.GetProperty("count").GetInt32().Should().Be(8);
+    }
+
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
 

@@ -18,7 +18,7 @@ internal static class EvalCommand
     {
         var name = new Argument<string?>("model") { Description = "A registered model; omit to rebuild it from the file's metadata.", Arity = ArgumentArity.ZeroOrOne };
         var weights = new Option<string>("--weights") { Description = "A safetensors file (e.g. DIR/best.safetensors from 'resnet train').", Required = true };
-        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist, or a folder of MNIST-format IDX files.", DefaultValueFactory = _ => "fashion-mnist" };
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist, a folder of MNIST-format IDX files, or an image folder (train/<class>/…, test/<class>/… or val/).", DefaultValueFactory = _ => "fashion-mnist" };
         var subset = new Option<int?>("--subset") { Description = "Evaluate on the first N test images." };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 500 };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
@@ -36,9 +36,11 @@ internal static class EvalCommand
             }
 
             string path = parse.GetValue(weights)!;
-            var (_, test, datasetName) = TrainingData.Load(parse.GetValue(dataset)!, null, parse.GetValue(subset));
             var file = WeightFile.Read(path);
             var metadata = ModelMetadata.FromDictionary(file.Metadata, path);
+            string? named = parse.GetValue(name);
+            int size = metadata?.InputSize ?? (named is not null && ResNetFactory.GetTable(named).Stem != StemKind.Cifar ? 224 : 32);
+            var (_, test, datasetName) = TrainingData.Load(parse.GetValue(dataset)!, null, parse.GetValue(subset), size, metadata?.InChannels ?? 3);
             string? modelName = parse.GetValue(name);
             ResNet model;
             if (modelName is null)
@@ -66,9 +68,9 @@ internal static class EvalCommand
 
                 // The file's own preprocessing when it has it (mean/std, input size); the test set's statistics otherwise.
                 var (mean, std) = metadata is null ? test.ComputeMeanStd() : (metadata.Mean.ToArray(), metadata.Std.ToArray());
-                int size = metadata?.InputSize ?? test.Height;
-                IBatchTransform transform = size > test.Height
-                    ? Transforms.Compose(Transforms.PadTo(size), Transforms.Normalize(mean, std))
+                int inputSize = metadata?.InputSize ?? test.Height;
+                IBatchTransform transform = inputSize > test.Height
+                    ? Transforms.Compose(Transforms.PadTo(inputSize), Transforms.Normalize(mean, std))
                     : Transforms.Normalize(mean, std);
                 var loader = new DataLoader(test, new DataLoaderOptions { BatchSize = parse.GetValue(batch), Shuffle = false, Transform = transform });
                 var result = Evaluator.Evaluate(model, loader);

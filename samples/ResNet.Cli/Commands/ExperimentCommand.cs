@@ -50,7 +50,7 @@ internal static class ExperimentCommand
             }
 
             recipe.ApplyThreads(parse);
-            var (train, test, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, parse.GetValue(recipe.Subset), parse.GetValue(recipe.TestSubset));
+            var (train, test, datasetName) = recipe.LoadData(parse, names[0]);
             string dir = parse.GetValue(output)!;
             Directory.CreateDirectory(dir);
             bool asJson = parse.GetValue(json);

@@ -14,7 +14,7 @@ namespace ResNetSharp.Cli.Commands;
 /// <summary>The training options shared by <c>resnet train</c> and <c>resnet experiment</c>.</summary>
 internal sealed class RecipeOptions
 {
-    public Option<string> Dataset { get; } = new("--dataset") { Description = "fashion-mnist, or a folder of MNIST-format IDX files.", DefaultValueFactory = _ => "fashion-mnist" };
+    public Option<string> Dataset { get; } = new("--dataset") { Description = "fashion-mnist, a folder of MNIST-format IDX files, or an image folder (train/<class>/…, test/<class>/… or val/).", DefaultValueFactory = _ => "fashion-mnist" };
 
     public Option<int> Epochs { get; }
 
@@ -38,6 +38,10 @@ internal sealed class RecipeOptions
 
     public Option<int?> Threads { get; } = new("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
 
+    public Option<int?> InputSize { get; } = new("--input-size") { Description = "Image folders only: side images are resized and cropped to (default 32 for CIFAR tables, 224 otherwise)." };
+
+    public Option<bool> Grey { get; } = new("--grey") { Description = "Image folders only: decode to one grey channel instead of RGB." };
+
     public RecipeOptions(int epochs, string schedule, double weightDecay, bool nesterov)
     {
         Epochs = new Option<int>("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => epochs };
@@ -46,7 +50,12 @@ internal sealed class RecipeOptions
         Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
     }
 
-    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads };
+    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, InputSize, Grey };
+
+    /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
+    public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
+        TrainingData.Load(parse.GetValue(Dataset)!, parse.GetValue(Subset), parse.GetValue(TestSubset),
+            parse.GetValue(InputSize) ?? (ResNetFactory.GetTable(model).Stem == StemKind.Cifar ? 32 : 224), parse.GetValue(Grey) ? 1 : 3);
 
     public TrainerOptions ToTrainerOptions(ParseResult parse, string? outputDirectory, bool resume, string datasetName)
     {
@@ -105,7 +114,7 @@ internal static class TrainCommand
         command.SetAction(parse => Cli.Guard(() =>
         {
             recipe.ApplyThreads(parse);
-            var (train, test, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, parse.GetValue(recipe.Subset), parse.GetValue(recipe.TestSubset));
+            var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
             string dir = parse.GetValue(output)!;
             var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName);
             torch_seed(parse.GetValue(recipe.Seed));
