@@ -62,6 +62,22 @@ public sealed class ImageFolderDatasetTests : IDisposable
     }
 
     [Fact]
+    public void DataLoader_UndecodableFileOnThePrefetchThread_SurfacesToTheConsumer()
+    {
+        Solid("cat", "a.png", 4, 4, 1, 2, 3);
+        File.WriteAllBytes(Path.Combine(root, "cat", "b.png"), new byte[] { 1, 2, 3 });
+        var loader = new DataLoader(new ImageFolderDataset(root, size: 4), new DataLoaderOptions { BatchSize = 1, Shuffle = false, Prefetch = 2 });
+
+        var act = () => loader.GetBatches(0).Select(b =>
+        {
+            b.Dispose();
+            return 0;
+        }).ToList();
+
+        act.Should().Throw<ImageDecodeException>().Which.Message.Should().Contain("b.png");
+    }
+
+    [Fact]
     public void Constructor_ClassFolderWithoutImages_ThrowsNamingIt()
     {
         Solid("cat", "ok.png", 4, 4, 1, 2, 3);
