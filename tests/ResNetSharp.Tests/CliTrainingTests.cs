@@ -36,7 +36,7 @@ public sealed class CliTrainingTests : IDisposable
 
         string run = Path.Combine(dir, "run");
         var (code, stdout, stderr) = CliTests.Run("train", "resnet20", "--subset", "128", "--test-subset", "64", "--epochs", "1", "--batch", "64",
-            "--threads", "1", "--out", run, "--json");
+            "--cutout", "8", "--random-erasing", "0.5", "--no-decay-norm-bias", "--threads", "1", "--out", run, "--json");
 
         code.Should().Be(0, stderr);
         var line = stdout.Split('\n').Where(l => l.StartsWith('{')).Should().ContainSingle().Subject;

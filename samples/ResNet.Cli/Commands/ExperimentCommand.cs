@@ -58,7 +58,7 @@ internal static class ExperimentCommand
             bool cancelled = false;
             foreach (string modelName in names)
             {
-                var options = recipe.ToTrainerOptions(parse, Path.Combine(dir, modelName), parse.GetValue(resume), datasetName);
+                var options = recipe.ToTrainerOptions(parse, Path.Combine(dir, modelName), parse.GetValue(resume), datasetName, train);
                 TrainCommand.torch_seed(parse.GetValue(recipe.Seed));
                 using var model = ResNetFactory.Create(modelName, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
                 var result = TrainCommand.Run(model, train, test, options, asJson, $"{modelName} on {datasetName}");

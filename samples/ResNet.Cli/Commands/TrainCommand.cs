@@ -30,6 +30,12 @@ internal sealed class RecipeOptions
 
     public Option<double> LabelSmoothing { get; } = new("--label-smoothing") { Description = "Label smoothing of the training loss.", DefaultValueFactory = _ => 0.0 };
 
+    public Option<bool> NoDecayNormBias { get; } = new("--no-decay-norm-bias") { Description = "No weight decay on BatchNorm weights and biases (timm's parameter groups)." };
+
+    public Option<int> Cutout { get; } = new("--cutout") { Description = "Cutout square side in pixels after the paper's crop + flip (0: none).", DefaultValueFactory = _ => 0 };
+
+    public Option<double> RandomErasing { get; } = new("--random-erasing") { Description = "Random erasing probability after crop + flip (0: none; torchvision's default is 0.5).", DefaultValueFactory = _ => 0.0 };
+
     public Option<int?> Subset { get; } = new("--subset") { Description = "Train on the first N training images (and test on the first min(N, 10000) test images)." };
 
     public Option<int?> TestSubset { get; } = new("--test-subset") { Description = "Test on the first N test images." };
@@ -50,22 +56,50 @@ internal sealed class RecipeOptions
         Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
     }
 
-    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, InputSize, Grey };
+    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing };
 
     /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
     public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
         TrainingData.Load(parse.GetValue(Dataset)!, parse.GetValue(Subset), parse.GetValue(TestSubset),
             parse.GetValue(InputSize) ?? (ResNetFactory.GetTable(model).Stem == StemKind.Cifar ? 32 : 224), parse.GetValue(Grey) ? 1 : 3);
 
-    public TrainerOptions ToTrainerOptions(ParseResult parse, string? outputDirectory, bool resume, string datasetName)
+    public TrainerOptions ToTrainerOptions(ParseResult parse, string? outputDirectory, bool resume, string datasetName, ImageDataset? train = null)
     {
         var schedule = LearningRateSchedule.Parse(parse.GetValue(Schedule)!);
         double lr = parse.GetValue(Lr) ?? (schedule.Kind == ScheduleKind.OneCycle ? 0.2 : 0.1);
+        int cutout = parse.GetValue(Cutout);
+        double erasing = parse.GetValue(RandomErasing);
+        IReadOnlyList<double>? mean = null, std = null;
+        IBatchTransform? augmentation = null;
+        if ((cutout > 0 || erasing > 0) && train is not null)
+        {
+            // The paper's crop + flip, normalisation, then the erasing kinds (after normalising, so "zero" is the mean).
+            (mean, std) = train.ComputeMeanStd();
+            var steps = new List<IBatchTransform> { Transforms.RandomCrop(padding: 4), Transforms.RandomHorizontalFlip(), Transforms.Normalize(mean, std) };
+            if (cutout > 0)
+            {
+                steps.Add(Transforms.Cutout(cutout));
+            }
+
+            if (erasing > 0)
+            {
+                steps.Add(Transforms.RandomErasing(erasing));
+            }
+
+            augmentation = Transforms.Compose(steps.ToArray());
+        }
+
         return new TrainerOptions
         {
+            Mean = mean,
+            Std = std,
+            TrainTransform = augmentation,
             Epochs = parse.GetValue(Epochs),
             BatchSize = parse.GetValue(Batch),
-            Sgd = new SgdOptions { LearningRate = lr, WeightDecay = parse.GetValue(WeightDecay), Nesterov = parse.GetValue(Nesterov) },
+            Sgd = new SgdOptions
+            {
+                LearningRate = lr, WeightDecay = parse.GetValue(WeightDecay), Nesterov = parse.GetValue(Nesterov), NoDecayOnNormAndBias = parse.GetValue(NoDecayNormBias),
+            },
             Schedule = schedule,
             LabelSmoothing = parse.GetValue(LabelSmoothing),
             Seed = parse.GetValue(Seed),
@@ -116,7 +150,7 @@ internal static class TrainCommand
             recipe.ApplyThreads(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
             string dir = parse.GetValue(output)!;
-            var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName);
+            var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName, train);
             torch_seed(parse.GetValue(recipe.Seed));
             using var model = ResNetFactory.Create(parse.GetValue(name)!, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
             var result = Run(model, train, test, options, parse.GetValue(json), $"{model.ModelName} on {datasetName}");
