@@ -10,4 +10,7 @@ root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(CamCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
 return Cli.Run(root, args);
