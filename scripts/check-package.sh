@@ -52,4 +52,6 @@ grep -q '"ResNetSharp/'"$version"'"' "$consumer/bin/QuickStart.deps.json" || { e
 echo "== running the consumer app =="
 dotnet "$consumer/bin/QuickStart.dll" 2>&1 | grep -v NNPACK | tee "$out/quickstart.log" | head -20
 grep -q "resnet101 .*1 + 99 + 1 = 101" "$out/quickstart.log" || { echo "the consumer's output is not what the package should give" >&2; exit 1; }
+# SkiaSharp's native library (libSkiaSharp.so) must reach the app through the package alone: QuickStart encodes and decodes a PNG.
+grep -q "image classifier: .* PNG bytes -> 32² input -> top-3" "$out/quickstart.log" || { echo "the consumer could not decode an image through the package" >&2; exit 1; }
 echo "package check passed: $pkg"

@@ -1,5 +1,7 @@
 using System;
+using System.Linq;
 using ResNetSharp;
+using ResNetSharp.Images;
 using TorchSharp;
 
 // Build ResNet-50 from the paper's stage table and ask it what it is.
@@ -22,6 +24,20 @@ using (torch.no_grad())
     using var fastLogits = fast.call(images);
     using var difference = (fastLogits - logits).abs().max();
     Console.WriteLine($"ForInference ({fast.LayoutFor(images.shape[0])} layout): largest difference {difference.item<float>():G3}");
+}
+
+// Images in, answers out: a PNG (made here, so the program needs no files) through SkiaSharp's decoder,
+// torchvision's exact eval transform, the inference path and softmax; plain managed results, nothing to dispose.
+{
+    using var cifar = ResNetFactory.ResNet20();
+    cifar.eval();
+    var pixels = new byte[40 * 30 * 3];
+    new Random(1).NextBytes(pixels);
+    byte[] png = ImageEncoder.EncodePng(new PixelImage(40, 30, 3, pixels));
+    using var classifier = new ImageClassifier(cifar);
+    var prediction = classifier.Classify(png, topK: 3);
+    Console.WriteLine($"image classifier: {png.Length} PNG bytes -> {classifier.Transform.InputSize}² input -> top-3 classes " +
+                      string.Join(", ", prediction.Top.Select(t => $"{t.Label} ({t.Probability:P1})")));
 }
 
 // Every registered model, built from its row of the table.
