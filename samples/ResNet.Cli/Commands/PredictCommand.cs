@@ -134,17 +134,25 @@ internal static class ClassifierLoading
             return ImageClassifier.FromWeights(path);
         }
 
-        using var net = ResNetFactory.Create(model!, new ResNetOptions { NumClasses = classes });
-        if (path is not null)
+        var net = ResNetFactory.Create(model!, new ResNetOptions { NumClasses = classes });
+        try
         {
-            net.LoadWeights(path);
-        }
-        else
-        {
-            Console.Error.WriteLine($"resnet: warning: no --weights: {model} has untrained (random) weights.");
-        }
+            if (path is not null)
+            {
+                net.LoadWeights(path);
+            }
+            else
+            {
+                Console.Error.WriteLine($"resnet: warning: no --weights: {model} has untrained (random) weights.");
+            }
 
-        net.eval();
-        return new ImageClassifier(net); // copies what it needs: disposing the network here is fine
+            net.eval();
+            return new ImageClassifier(net, disposeModel: true);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
     }
 }
