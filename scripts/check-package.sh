@@ -57,4 +57,6 @@ grep -q "resnet101 .*1 + 99 + 1 = 101" "$out/quickstart.log" || { echo "the cons
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   grep -q "^test top-1 " "$out/quickstart.log" || { echo "the consumer did not train on Fashion-MNIST" >&2; exit 1; }
 fi
+# SkiaSharp's native library (libSkiaSharp.so) must reach the app through the package alone: QuickStart encodes and decodes a PNG.
+grep -q "image classifier: .* PNG bytes -> 32² input -> top-3" "$out/quickstart.log" || { echo "the consumer could not decode an image through the package" >&2; exit 1; }
 echo "package check passed: $pkg"

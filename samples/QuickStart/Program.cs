@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.Linq;
 using ResNetSharp;
+using ResNetSharp.Images;
 using ResNetSharp.Training;
 using TorchSharp;
 
@@ -45,6 +46,20 @@ if (budget > 0 && FashionMnist.IsAvailable())
 else if (budget > 0)
 {
     Console.WriteLine("Fashion-MNIST not found: apt-get install dataset-fashion-mnist to see ResNet-20 learn it here.");
+}
+
+// Images in, answers out: a PNG (made here, so the program needs no files) through SkiaSharp's decoder,
+// torchvision's exact eval transform, the inference path and softmax; plain managed results, nothing to dispose.
+{
+    using var cifar = ResNetFactory.ResNet20();
+    cifar.eval();
+    var pixels = new byte[40 * 30 * 3];
+    new Random(1).NextBytes(pixels);
+    byte[] png = ImageEncoder.EncodePng(new PixelImage(40, 30, 3, pixels));
+    using var classifier = new ImageClassifier(cifar);
+    var prediction = classifier.Classify(png, topK: 3);
+    Console.WriteLine($"image classifier: {png.Length} PNG bytes -> {classifier.Transform.InputSize}² input -> top-3 classes " +
+                      string.Join(", ", prediction.Top.Select(t => $"{t.Label} ({t.Probability:P1})")));
 }
 
 // Every registered model, built from its row of the table.

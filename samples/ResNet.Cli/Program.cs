@@ -10,6 +10,8 @@ root.Subcommands.Add(WeightsCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(CamCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());

@@ -76,18 +76,19 @@ public sealed class ImageClassifier : IDisposable
     private readonly Device device;
     private bool disposed;
 
-    /// <summary>A classifier over <paramref name="model"/> (which stays the caller's: it is copied, not changed, and may be disposed after this returns).</summary>
+    /// <summary>
+    /// A classifier over <paramref name="model"/>. Classification runs an inference copy made here; <see cref="Explain"/>
+    /// runs the model itself, so it must stay alive as long as the classifier (it is not changed), unless
+    /// <paramref name="disposeModel"/> hands it over.
+    /// </summary>
     /// <param name="model">The trained network.</param>
     /// <param name="metadata">Input transform and class names; default the model's <see cref="ResNet.Metadata"/>.</param>
     /// <param name="options">Batch size, decoder limits, inference settings.</param>
+    /// <param name="disposeModel">True: the classifier owns the model and disposes it with itself. Default false.</param>
     /// <exception cref="ArgumentException">The metadata does not match the model or the model takes neither 1 nor 3 channels.</exception>
-    public ImageClassifier(ResNet model, ModelMetadata? metadata = null, ImageClassifierOptions? options = null)
-        : this(model, metadata, options, ownsModel: false)
+    public ImageClassifier(ResNet model, ModelMetadata? metadata = null, ImageClassifierOptions? options = null, bool disposeModel = false)
     {
-    }
-
-    private ImageClassifier(ResNet model, ModelMetadata? metadata, ImageClassifierOptions? options, bool ownsModel)
-    {
+        bool ownsModel = disposeModel;
         ArgumentNullException.ThrowIfNull(model);
         Options = options ?? new ImageClassifierOptions();
         if (Options.MaxBatchSize < 1)
@@ -113,7 +114,7 @@ public sealed class ImageClassifier : IDisposable
         var model = ResNetFactory.FromWeights(path);
         try
         {
-            return new ImageClassifier(model, null, options, ownsModel: true);
+            return new ImageClassifier(model, null, options, disposeModel: true);
         }
         catch
         {
@@ -134,7 +135,7 @@ public sealed class ImageClassifier : IDisposable
     /// <summary>Classes the model predicts.</summary>
     public int NumClasses => Metadata.NumClasses;
 
-    /// <summary>The network (eval semantics; for <see cref="ClassActivationMaps"/>). Owned by the classifier only when built by <see cref="FromWeights"/>.</summary>
+    /// <summary>The network (for <see cref="ClassActivationMaps"/>). Owned by the classifier when built by <see cref="FromWeights"/> or with <c>disposeModel</c>.</summary>
     public ResNet Model => model;
 
     /// <summary>The label of class <paramref name="index"/>: its name, or the index as text.</summary>
@@ -284,7 +285,7 @@ public sealed class ImageClassifier : IDisposable
     /// <param name="path">The image file.</param>
     public PixelImage Decode(string path) => ImageDecoder.Decode(path, Transform.Channels, Options.Decode);
 
-    /// <summary>Releases the inference copy (and the model, when built by <see cref="FromWeights"/>).</summary>
+    /// <summary>Releases the inference copy (and the model, when the classifier owns it).</summary>
     public void Dispose()
     {
         lock (gate)

@@ -61,9 +61,9 @@ public class ImageClassifierTests
 
     private static readonly Lazy<ImageClassifier> Resnet18 = new(() =>
     {
-        using var model = ResNetFactory.ResNet18();
+        var model = ResNetFactory.ResNet18();
         model.LoadWeights(Fixtures.File_("weights_resnet18.safetensors"));
-        return new ImageClassifier(model); // the model is copied: disposing it here is fine
+        return new ImageClassifier(model, disposeModel: true);
     });
 
     [Theory]
