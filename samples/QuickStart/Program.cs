@@ -24,7 +24,7 @@ using (torch.no_grad())
 }
 
 // Learn from real data: the paper's CIFAR ResNet-20 (one input channel) on Fashion-MNIST, a short run.
-// QUICKSTART_TRAIN_IMAGES sets the budget (default 10,000 images × 2 epochs, about a minute on 2 cores; 0 skips).
+// QUICKSTART_TRAIN_IMAGES sets the budget (default 10,000 images × 2 epochs, one to two minutes on 2 cores; 0 skips).
 int budget = int.TryParse(Environment.GetEnvironmentVariable("QUICKSTART_TRAIN_IMAGES"), out int b) ? b : 10_000;
 if (budget > 0 && FashionMnist.IsAvailable())
 {
