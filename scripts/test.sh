@@ -5,14 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-# 1. The independent peer: torchvision from Debian (PyTorch 1.13 + torchvision 0.14, CPU).
-if ! /usr/bin/python3 -c "import torchvision" 2>/dev/null; then
+# 1. What the tests need from Debian, installed in one go when missing (root only):
+#    python3-torchvision (PyTorch 1.13 + torchvision 0.14: the test oracle), python3-onnx (onnx 1.12: ONNX fixtures and
+#    the checker), python3-skimage (real photographs for the image golden tests), dataset-fashion-mnist (real data for
+#    the training tests and QuickStart).
+missing=()
+/usr/bin/python3 -c "import torchvision" 2>/dev/null || missing+=(python3-torchvision)
+/usr/bin/python3 -c "import onnx" 2>/dev/null || missing+=(python3-onnx)
+/usr/bin/python3 -c "import skimage" 2>/dev/null || missing+=(python3-skimage)
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "== installing python3-torchvision (test oracle) =="
+    echo "== installing ${missing[*]} =="
     apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torchvision >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
   else
-    echo "python3-torchvision is missing and this is not root: install it (apt-get install python3-torchvision)" >&2
+    echo "missing: ${missing[*]} and this is not root: install them with apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi
@@ -21,11 +29,11 @@ fi
 export RESNETSHARP_FIXTURES="$root/.fixtures"
 /usr/bin/python3 tools/make_fixtures.py "$RESNETSHARP_FIXTURES"
 # ONNX graphs written by PyTorch's exporter and by onnx.helper (python3-onnx), for the ONNX importer's tests.
-if ! /usr/bin/python3 -c "import onnx" 2>/dev/null && [ "$(id -u)" = 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-onnx >/dev/null
-fi
 export RESNETSHARP_ONNX_FIXTURES="$RESNETSHARP_FIXTURES/onnx"
 /usr/bin/python3 tools/make_onnx_fixtures.py "$RESNETSHARP_ONNX_FIXTURES"
+# Image golden files (PIL + torchvision on python3-skimage's photographs): decoder, eval transform, predictor.
+export RESNETSHARP_IMAGE_FIXTURES="$RESNETSHARP_FIXTURES/images"
+/usr/bin/python3 tools/make_image_fixtures.py "$RESNETSHARP_IMAGE_FIXTURES"
 
 # 3. The unit and acceptance tests (libtorch's NNPACK start-up warnings filtered out of the log).
 log=$(mktemp)
