@@ -22,6 +22,8 @@ export RESNETSHARP_FIXTURES="$root/.fixtures"
 /usr/bin/python3 tools/make_fixtures.py "$RESNETSHARP_FIXTURES"
 # Image golden files (PIL + torchvision on python3-skimage's photographs): decoder, eval transform, predictor.
 if ! /usr/bin/python3 -c "import skimage" 2>/dev/null && [ "$(id -u)" = "0" ]; then
+  echo "== installing python3-skimage (real photographs for the image golden tests) =="
+  apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-skimage >/dev/null
 fi
 export RESNETSHARP_IMAGE_FIXTURES="$RESNETSHARP_FIXTURES/images"

@@ -105,6 +105,23 @@ public class ImageClassifierTests
     }
 
     [Fact]
+    public void Classify_PathStreamBytesBitmapAndPixels_GiveTheSameAnswer()
+    {
+        using var model = TinyModel();
+        using var classifier = new ImageClassifier(model);
+        var image = RandomImage(new Random(8));
+        byte[] png = ImageEncoder.EncodePng(image);
+        string path = ImageDecoderTests.TempFile("same.png", png);
+        using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+        var expected = classifier.Classify(image).Logits;
+        classifier.Classify(path).Logits.Should().Equal(expected);
+        classifier.Classify(new MemoryStream(png)).Logits.Should().Equal(expected);
+        classifier.Classify(png).Logits.Should().Equal(expected);
+        classifier.Classify(bitmap).Logits.Should().Equal(expected);
+        classifier.ClassifyMany(new[] { path, path }).Should().HaveCount(2);
+    }
+
+    [Fact]
     public void Classify_ConcurrentThreads_EqualSequentialResults()
     {
         using var model = TinyModel();
