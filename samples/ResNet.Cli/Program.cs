@@ -12,4 +12,7 @@ root.Subcommands.Add(PretrainedCommand.Create());
 root.Subcommands.Add(TableCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
 return Cli.Run(root, args);

@@ -73,7 +73,8 @@ internal static class WeightStreams
 /// <summary>
 /// Writes a file atomically: the content goes to a temporary file in the same folder (so the rename cannot cross
 /// file systems), is flushed to disk, and only then renamed over the target. A failure at any point leaves the
-/// previous file as it was and removes the temporary file.
+/// previous file as it was and removes the temporary file. On Linux and macOS the folder is fsynced after the rename,
+/// so the rename itself survives a power cut.
 /// </summary>
 internal static class AtomicFile
 {
@@ -104,6 +105,44 @@ internal static class AtomicFile
             TryDelete(temp);
             throw;
         }
+
+        SyncDirectory(directory);
+    }
+
+    /// <summary>fsync(2) on the folder: makes the rename durable (a no-op on Windows, where NTFS journals renames).</summary>
+    internal static void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        int fd = Posix.open(System.Text.Encoding.UTF8.GetBytes(directory + "\0"), 0 /* O_RDONLY */);
+        if (fd < 0)
+        {
+            return; // best effort: some file systems refuse to open folders; the data itself is already on disk
+        }
+
+        try
+        {
+            Posix.fsync(fd);
+        }
+        finally
+        {
+            Posix.close(fd);
+        }
+    }
+
+    private static class Posix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        internal static extern int open(byte[] path, int flags);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        internal static extern int fsync(int fd);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        internal static extern int close(int fd);
     }
 
     private static void TryDelete(string temp)

@@ -1,0 +1,135 @@
+using System;
+using System.CommandLine;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using ResNetSharp.Training;
+using Spectre.Console;
+
+namespace ResNetSharp.Cli.Commands;
+
+/// <summary>
+/// <c>resnet eval [MODEL] --weights FILE --dataset …</c>: top-1/top-5, loss, per-class accuracy and the confusion matrix
+/// of saved weights on a test set. Without MODEL the file's metadata rebuilds the model (ResNetFactory.FromWeights).
+/// </summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var name = new Argument<string?>("model") { Description = "A registered model; omit to rebuild it from the file's metadata.", Arity = ArgumentArity.ZeroOrOne };
+        var weights = new Option<string>("--weights") { Description = "A safetensors file (e.g. DIR/best.safetensors from 'resnet train').", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "fashion-mnist, a folder of MNIST-format IDX files, or an image folder (train/<class>/…, test/<class>/… or val/).", DefaultValueFactory = _ => "fashion-mnist" };
+        var subset = new Option<int?>("--subset") { Description = "Evaluate on the first N test images." };
+        var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 500 };
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
+        var confusion = new Option<string?>("--confusion") { Description = "Also draw the confusion matrix into this PNG." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var command = new Command("eval", "Evaluate weights on a test set: top-1, top-5, loss, per-class accuracy, confusion matrix.")
+        {
+            name, weights, dataset, subset, batch, threads, confusion, json,
+        };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            if (parse.GetValue(threads) is { } t)
+            {
+                TorchThreads.SetIntraOp(t);
+            }
+
+            string path = parse.GetValue(weights)!;
+            var file = WeightFile.Read(path);
+            var metadata = ModelMetadata.FromDictionary(file.Metadata, path);
+            string? named = parse.GetValue(name);
+            int size = metadata?.InputSize ?? (named is not null && ResNetFactory.GetTable(named).Stem != StemKind.Cifar ? 224 : 32);
+            var (_, test, datasetName) = TrainingData.Load(parse.GetValue(dataset)!, null, parse.GetValue(subset), size, metadata?.InChannels ?? 3);
+            string? modelName = parse.GetValue(name);
+            ResNet model;
+            if (modelName is null)
+            {
+                if (metadata is null)
+                {
+                    throw new ArgumentException($"{path} carries no model metadata: name the model, e.g. 'resnet eval resnet20 --weights {path}'.");
+                }
+
+                model = ResNetFactory.FromWeights(path);
+            }
+            else
+            {
+                model = ResNetFactory.Create(modelName, new ResNetOptions { InChannels = test.Channels, NumClasses = test.ClassNames.Count });
+                model.LoadWeights(file);
+            }
+
+            using (model)
+            {
+                if (model.NumClasses != test.ClassNames.Count || model.Options.InChannels != test.Channels)
+                {
+                    throw new ArgumentException(
+                        $"{path}: the model has {model.NumClasses} classes and {model.Options.InChannels} input channels; {datasetName} has {test.ClassNames.Count} and {test.Channels}.");
+                }
+
+                // The file's own preprocessing when it has it (mean/std, input size); the test set's statistics otherwise.
+                var (mean, std) = metadata is null ? test.ComputeMeanStd() : (metadata.Mean.ToArray(), metadata.Std.ToArray());
+                int inputSize = metadata?.InputSize ?? test.Height;
+                IBatchTransform transform = inputSize > test.Height
+                    ? Transforms.Compose(Transforms.PadTo(inputSize), Transforms.Normalize(mean, std))
+                    : Transforms.Normalize(mean, std);
+                var loader = new DataLoader(test, new DataLoaderOptions { BatchSize = parse.GetValue(batch), Shuffle = false, Transform = transform });
+                var result = Evaluator.Evaluate(model, loader);
+                if (parse.GetValue(confusion) is { } png)
+                {
+                    Plots.Confusion(result, $"{model.ModelName} on {datasetName}", png);
+                }
+
+                if (parse.GetValue(json))
+                {
+                    Cli.WriteJson(new
+                    {
+                        model = model.ModelName,
+                        weights = path,
+                        dataset = datasetName,
+                        count = result.Count,
+                        loss = result.Loss,
+                        top1 = result.Top1,
+                        top5 = result.Top5,
+                        perClass = result.ClassNames.Select((c, i) => new { name = c, accuracy = result.PerClassAccuracy[i], count = result.Confusion[i].Sum() }),
+                        confusion = result.Confusion,
+                    });
+                }
+                else
+                {
+                    Print(result, model.ModelName, datasetName);
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void Print(EvaluationResult result, string model, string dataset)
+    {
+        AnsiConsole.MarkupLine(Markup.Escape($"{model} on {dataset} ({result.Count:N0} images): top-1 {100 * result.Top1:F2} %, top-5 {100 * result.Top5:F2} %, loss {result.Loss:F4}"));
+        var perClass = new Table().Border(TableBorder.Rounded).AddColumns("class", "images", "accuracy %");
+        for (int i = 0; i < result.ClassNames.Count; i++)
+        {
+            perClass.AddRow(Markup.Escape(result.ClassNames[i]), result.Confusion[i].Sum().ToString(CultureInfo.InvariantCulture),
+                double.IsNaN(result.PerClassAccuracy[i]) ? "–" : (100 * result.PerClassAccuracy[i]).ToString("F2", CultureInfo.InvariantCulture));
+        }
+
+        AnsiConsole.Write(perClass);
+        var matrix = new Table().Border(TableBorder.Rounded).Title("confusion (rows: true, columns: predicted)");
+        matrix.AddColumn("true \\ predicted");
+        for (int p = 0; p < result.ClassNames.Count; p++)
+        {
+            matrix.AddColumn(new TableColumn(p.ToString(CultureInfo.InvariantCulture)).RightAligned());
+        }
+
+        for (int t = 0; t < result.ClassNames.Count; t++)
+        {
+            var cells = new[] { Markup.Escape($"{t} {result.ClassNames[t]}") }
+                .Concat(result.Confusion[t].Select((c, p) => p == t ? $"[bold]{c}[/]" : c.ToString(CultureInfo.InvariantCulture)));
+            matrix.AddRow(cells.ToArray());
+        }
+
+        AnsiConsole.Write(matrix);
+    }
+}

@@ -1,0 +1,172 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using ResNetSharp.Training;
+using Spectre.Console;
+
+namespace ResNetSharp.Cli.Commands;
+
+/// <summary>
+/// <c>resnet experiment degradation</c>: the paper's Fig. 6 on Fashion-MNIST. plain-20, plain-56, ResNet-20 and
+/// ResNet-56 are trained with one recipe and budget; results.json, results.md and degradation.png are written.
+/// The claim to reproduce: plain-56 ends with a higher training error than plain-20, ResNet-56 with a lower one than ResNet-20.
+/// </summary>
+internal static class ExperimentCommand
+{
+    public static Command Create()
+    {
+        var kind = new Argument<string>("name") { Description = "The experiment: degradation (the paper's Fig. 6)." };
+        // The paper's CIFAR recipe (§4.2): SGD 0.1, momentum 0.9, weight decay 1e-4, ÷10 at 50 % and 75 % of the run.
+        var recipe = new RecipeOptions(epochs: 12, schedule: "step", weightDecay: 1e-4, nesterov: false);
+        var models = new Option<string>("--models") { Description = "Comma-separated models.", DefaultValueFactory = _ => "plain20,plain56,resnet20,resnet56" };
+        var output = new Option<string>("--out") { Description = "Output folder (one sub-folder per model).", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue each model from its checkpoint (finished models are only re-read)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per epoch (with the model's name) instead of progress bars." };
+        var command = new Command("experiment", "Run a paper experiment; 'degradation' trains plain and residual nets of 20 and 56 layers with one recipe (Fig. 6).")
+        {
+            kind, models, output, resume, json,
+        };
+        foreach (var o in recipe.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            if (!string.Equals(parse.GetValue(kind), "degradation", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ArgumentException($"Unknown experiment '{parse.GetValue(kind)}': expected degradation.");
+            }
+
+            var names = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (string n in names)
+            {
+                ResNetFactory.GetTable(n); // unknown names fail before any training
+            }
+
+            recipe.ApplyThreads(parse);
+            var (train, test, datasetName) = recipe.LoadData(parse, names[0]);
+            string dir = parse.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            bool asJson = parse.GetValue(json);
+            var runs = new List<ModelRun>();
+            bool cancelled = false;
+            foreach (string modelName in names)
+            {
+                var options = recipe.ToTrainerOptions(parse, Path.Combine(dir, modelName), parse.GetValue(resume), datasetName);
+                TrainCommand.torch_seed(parse.GetValue(recipe.Seed));
+                using var model = ResNetFactory.Create(modelName, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
+                var result = TrainCommand.Run(model, train, test, options, asJson, $"{modelName} on {datasetName}");
+                runs.Add(new ModelRun(modelName, ModelInspector.CountWeightedLayers(model), ModelInspector.CountParameters(model), result.History));
+                if (result.Cancelled)
+                {
+                    cancelled = true;
+                    break;
+                }
+            }
+
+            var first = recipe.ToTrainerOptions(parse, null, false, datasetName);
+            var report = Report(runs, first, datasetName, train.Count, test.Count, cancelled);
+            File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
+            File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
+            Plots.Degradation(runs.Select(r => (r.Name, r.History)).ToList(),
+                $"{datasetName}, {train.Count:N0} images, {first.Epochs} epochs", Path.Combine(dir, "degradation.png"));
+            if (!asJson)
+            {
+                AnsiConsole.Write(new Markup(Markup.Escape(Markdown(report))));
+            }
+
+            return cancelled ? TrainCommand.Interrupted : 0;
+        }));
+        return command;
+    }
+
+    internal sealed record ModelRun(string Name, int Layers, long Parameters, IReadOnlyList<EpochMetrics> History);
+
+    private static object Report(List<ModelRun> runs, TrainerOptions recipe, string dataset, int trainCount, int testCount, bool cancelled)
+    {
+        double? FinalTrain(string n) => runs.Find(r => r.Name == n)?.History is { Count: > 0 } h ? h[^1].TrainError : null;
+        bool? Higher(string a, string b) => FinalTrain(a) is { } x && FinalTrain(b) is { } y ? x > y : null;
+        return new
+        {
+            experiment = "degradation",
+            paper = "He et al. 2015, Fig. 6: deeper plain nets have higher training error; deeper ResNets lower",
+            command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+            dataset,
+            trainImages = trainCount,
+            testImages = testCount,
+            epochs = recipe.Epochs,
+            batch = recipe.BatchSize,
+            recipe = $"SGD lr {recipe.Sgd.LearningRate.ToString(CultureInfo.InvariantCulture)} momentum {recipe.Sgd.Momentum.ToString(CultureInfo.InvariantCulture)}" +
+                     $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}, {recipe.Schedule}, " +
+                     "pad-4 random crop + horizontal flip, 28×28 input",
+            seed = recipe.Seed,
+            machine = new { cpu = CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp },
+            complete = !cancelled,
+            claim = new
+            {
+                plain56TrainErrorAbovePlain20 = Higher("plain56", "plain20"),
+                resnet56TrainErrorBelowResnet20 = Higher("resnet20", "resnet56"),
+            },
+            models = runs.Select(r => new
+            {
+                name = r.Name,
+                layers = r.Layers,
+                parameters = r.Parameters,
+                epochsRun = r.History.Count,
+                finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
+                finalTestError = r.History.Count > 0 && r.History[^1].TestTop1 is { } t ? 1 - t : (double?)null,
+                bestTestTop1 = r.History.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1).DefaultIfEmpty(null).Max(),
+                trainMinutes = r.History.Sum(h => h.Seconds) / 60,
+                history = r.History,
+            }).ToList(),
+        };
+    }
+
+    private static string Markdown(object report)
+    {
+        using var doc = JsonDocument.Parse(JsonSerializer.Serialize(report, Cli.Json));
+        var root = doc.RootElement;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Degradation experiment (paper Fig. 6) on {root.GetProperty("dataset").GetString()}: " +
+                      $"{root.GetProperty("trainImages").GetInt32():N0} training / {root.GetProperty("testImages").GetInt32():N0} test images, " +
+                      $"{root.GetProperty("epochs").GetInt32()} epochs, batch {root.GetProperty("batch").GetInt32()}, {root.GetProperty("recipe").GetString()}.");
+        sb.AppendLine();
+        sb.AppendLine("| model | layers | parameters | final training error % | final test error % | best test top-1 % | minutes |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var m in root.GetProperty("models").EnumerateArray())
+        {
+            static string Pct(JsonElement e, string key) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? (100 * v.GetDouble()).ToString("F2", CultureInfo.InvariantCulture) : "–";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {m.GetProperty("name").GetString()} | {m.GetProperty("layers").GetInt32()} | {m.GetProperty("parameters").GetInt64():N0} | {Pct(m, "finalTrainError")} | " +
+                $"{Pct(m, "finalTestError")} | {Pct(m, "bestTestTop1")} | {m.GetProperty("trainMinutes").GetDouble():F1} |");
+        }
+
+        var claim = root.GetProperty("claim");
+        static string Verdict(JsonElement c, string key) => c.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? (v.GetBoolean() ? "yes" : "no") : "not run";
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"plain-56 ends with a higher training error than plain-20: {Verdict(claim, "plain56TrainErrorAbovePlain20")}; " +
+                                                    $"ResNet-56 with a lower one than ResNet-20: {Verdict(claim, "resnet56TrainErrorBelowResnet20")}.");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{root.GetProperty("command").GetString()}`; machine: {root.GetProperty("machine").GetProperty("cpu").GetString()}, " +
+                                                    $"{root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32()} intra-op threads.");
+        return sb.ToString();
+    }
+
+    private static string CpuName()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+}

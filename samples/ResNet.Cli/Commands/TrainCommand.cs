@@ -1,0 +1,236 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using ResNetSharp.Training;
+using Spectre.Console;
+
+namespace ResNetSharp.Cli.Commands;
+
+/// <summary>The training options shared by <c>resnet train</c> and <c>resnet experiment</c>.</summary>
+internal sealed class RecipeOptions
+{
+    public Option<string> Dataset { get; } = new("--dataset") { Description = "fashion-mnist, a folder of MNIST-format IDX files, or an image folder (train/<class>/…, test/<class>/… or val/).", DefaultValueFactory = _ => "fashion-mnist" };
+
+    public Option<int> Epochs { get; }
+
+    public Option<int> Batch { get; } = new("--batch") { Description = "Images per training batch.", DefaultValueFactory = _ => 128 };
+
+    public Option<double?> Lr { get; } = new("--lr") { Description = "Peak learning rate (default 0.2 for onecycle, 0.1 otherwise)." };
+
+    public Option<string> Schedule { get; }
+
+    public Option<double> WeightDecay { get; }
+
+    public Option<bool> Nesterov { get; }
+
+    public Option<double> LabelSmoothing { get; } = new("--label-smoothing") { Description = "Label smoothing of the training loss.", DefaultValueFactory = _ => 0.0 };
+
+    public Option<int?> Subset { get; } = new("--subset") { Description = "Train on the first N training images (and test on the first min(N, 10000) test images)." };
+
+    public Option<int?> TestSubset { get; } = new("--test-subset") { Description = "Test on the first N test images." };
+
+    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the initialisation, shuffle and augmentation.", DefaultValueFactory = _ => 0 };
+
+    public Option<int?> Threads { get; } = new("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
+
+    public Option<int?> InputSize { get; } = new("--input-size") { Description = "Image folders only: side images are resized and cropped to (default 32 for CIFAR tables, 224 otherwise)." };
+
+    public Option<bool> Grey { get; } = new("--grey") { Description = "Image folders only: decode to one grey channel instead of RGB." };
+
+    public RecipeOptions(int epochs, string schedule, double weightDecay, bool nesterov)
+    {
+        Epochs = new Option<int>("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => epochs };
+        Schedule = new Option<string>("--schedule") { Description = "step (÷10 at 50 % and 75 %), cosine, onecycle or constant.", DefaultValueFactory = _ => schedule };
+        WeightDecay = new Option<double>("--weight-decay") { Description = "L2 weight decay.", DefaultValueFactory = _ => weightDecay };
+        Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
+    }
+
+    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, InputSize, Grey };
+
+    /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
+    public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
+        TrainingData.Load(parse.GetValue(Dataset)!, parse.GetValue(Subset), parse.GetValue(TestSubset),
+            parse.GetValue(InputSize) ?? (ResNetFactory.GetTable(model).Stem == StemKind.Cifar ? 32 : 224), parse.GetValue(Grey) ? 1 : 3);
+
+    public TrainerOptions ToTrainerOptions(ParseResult parse, string? outputDirectory, bool resume, string datasetName)
+    {
+        var schedule = LearningRateSchedule.Parse(parse.GetValue(Schedule)!);
+        double lr = parse.GetValue(Lr) ?? (schedule.Kind == ScheduleKind.OneCycle ? 0.2 : 0.1);
+        return new TrainerOptions
+        {
+            Epochs = parse.GetValue(Epochs),
+            BatchSize = parse.GetValue(Batch),
+            Sgd = new SgdOptions { LearningRate = lr, WeightDecay = parse.GetValue(WeightDecay), Nesterov = parse.GetValue(Nesterov) },
+            Schedule = schedule,
+            LabelSmoothing = parse.GetValue(LabelSmoothing),
+            Seed = parse.GetValue(Seed),
+            OutputDirectory = outputDirectory,
+            Resume = resume,
+            DatasetName = datasetName,
+        };
+    }
+
+    public void ApplyThreads(ParseResult parse)
+    {
+        if (parse.GetValue(Threads) is { } t)
+        {
+            TorchThreads.SetIntraOp(t);
+        }
+    }
+}
+
+/// <summary>
+/// <c>resnet train MODEL --dataset … --out DIR</c>: trains a registered model with <see cref="Trainer"/>, shows a
+/// progress bar (or prints one JSON line per epoch), writes the weights, checkpoint, metrics and curves.
+/// </summary>
+internal static class TrainCommand
+{
+    /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report it): the checkpoint was written.</summary>
+    public const int Interrupted = 130;
+
+    internal static readonly JsonSerializerOptions Line = new(Cli.Json) { WriteIndented = false };
+
+    public static Command Create()
+    {
+        var name = new Argument<string>("model") { Description = "A registered model (resnet20, resnet56, plain20, resnet18, …)." };
+        var recipe = new RecipeOptions(epochs: 15, schedule: "onecycle", weightDecay: 5e-4, nesterov: true);
+        var output = new Option<string>("--out") { Description = "Output folder (created if missing).", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue from DIR/checkpoint.safetensors (same settings)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per epoch instead of the progress bar." };
+        var command = new Command("train", "Train a model on Fashion-MNIST (or an IDX folder): progress, metrics.jsonl, best/final weights, checkpoint, curves.png.")
+        {
+            name, output, resume, json,
+        };
+        foreach (var o in recipe.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            recipe.ApplyThreads(parse);
+            var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
+            string dir = parse.GetValue(output)!;
+            var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName);
+            torch_seed(parse.GetValue(recipe.Seed));
+            using var model = ResNetFactory.Create(parse.GetValue(name)!, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
+            var result = Run(model, train, test, options, parse.GetValue(json), $"{model.ModelName} on {datasetName}");
+            Plots.Curves(result.History, $"{model.ModelName}, {datasetName}", Path.Combine(dir, "curves.png"));
+            if (!parse.GetValue(json))
+            {
+                PrintSummary(result, dir);
+            }
+
+            return result.Cancelled ? Interrupted : 0;
+        }));
+        return command;
+    }
+
+    internal static void torch_seed(int seed) => TorchSharp.torch.manual_seed(seed);
+
+    /// <summary>Runs the trainer with Ctrl-C wired to its cancellation token, rendering progress as a bar or JSON lines.</summary>
+    internal static TrainingResult Run(ResNet model, ImageDataset train, ImageDataset test, TrainerOptions options, bool json, string title)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // First Ctrl-C: stop after the current iteration and write the checkpoint. A second one kills the process.
+            e.Cancel = !cts.IsCancellationRequested;
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var trainer = new Trainer(model, train, test, options);
+            if (json)
+            {
+                return trainer.Fit(new Reporter(p =>
+                {
+                    if (p.EpochCompleted is { } m)
+                    {
+                        Console.WriteLine(EpochLine(model.ModelName, p.Epochs, m));
+                    }
+                }), cts.Token);
+            }
+
+            TrainingResult? result = null;
+            AnsiConsole.Progress()
+                .AutoClear(false)
+                .HideCompleted(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(title), maxValue: 1);
+                    string last = string.Empty;
+                    result = trainer.Fit(new Reporter(p =>
+                    {
+                        double done = ((p.Epoch - 1) * (double)p.StepsPerEpoch + p.Step) / ((double)p.Epochs * p.StepsPerEpoch);
+                        if (p.EpochCompleted is { } m)
+                        {
+                            last = $" | epoch {m.Epoch}: train err {100 * m.TrainError:F2} %" + (m.TestTop1 is { } t ? $", test top-1 {100 * t:F2} %" : string.Empty);
+                        }
+
+                        task.Value = done;
+                        task.Description = Markup.Escape(
+                            $"{title} epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.StepsPerEpoch} loss {p.Loss:F3} lr {p.LearningRate:G3} " +
+                            $"{p.ImagesPerSecond:F0} img/s ETA {Eta(p.Eta)}{last}");
+                    }), cts.Token);
+                });
+            return result!;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>One epoch as one JSON line: the metrics.jsonl fields plus the model and the run's epoch count.</summary>
+    internal static string EpochLine(string model, int epochs, EpochMetrics m)
+    {
+        var node = JsonSerializer.SerializeToNode(m, Line)!.AsObject();
+        node["model"] = model;
+        node["epochs"] = epochs;
+        return node.ToJsonString(Line);
+    }
+
+    private static string Eta(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:00}m" : $"{t.Minutes}m{t.Seconds:00}s";
+
+    internal static void PrintSummary(TrainingResult result, string dir)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("epoch", "train loss", "train err %", "test loss", "test top-1 %", "test top-5 %", "lr", "s", "img/s");
+        foreach (var m in result.History)
+        {
+            table.AddRow(
+                m.Epoch.ToString(CultureInfo.InvariantCulture), m.TrainLoss.ToString("F4", CultureInfo.InvariantCulture), (100 * m.TrainError).ToString("F2", CultureInfo.InvariantCulture),
+                m.TestLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "–", m.TestTop1 is { } t1 ? (100 * t1).ToString("F2", CultureInfo.InvariantCulture) : "–",
+                m.TestTop5 is { } t5 ? (100 * t5).ToString("F2", CultureInfo.InvariantCulture) : "–", m.LearningRate.ToString("G3", CultureInfo.InvariantCulture),
+                m.Seconds.ToString("F1", CultureInfo.InvariantCulture), m.ImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture));
+        }
+
+        AnsiConsole.Write(table);
+        if (result.Cancelled)
+        {
+            AnsiConsole.MarkupLine($"[yellow]Interrupted[/]: checkpoint written; continue with the same command and --resume ({Markup.Escape(Path.Combine(dir, Trainer.CheckpointFileName))}).");
+        }
+        else if (result.Best is { } best)
+        {
+            AnsiConsole.MarkupLine($"best test top-1 {100 * best.TestTop1!.Value:F2} % at epoch {best.Epoch}; wrote {Markup.Escape(dir)}/model.safetensors, best.safetensors, metrics.jsonl, curves.png");
+        }
+    }
+
+    /// <summary>A synchronous IProgress (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    internal sealed class Reporter : IProgress<TrainingProgress>
+    {
+        private readonly Action<TrainingProgress> action;
+
+        public Reporter(Action<TrainingProgress> action) => this.action = action;
+
+        public void Report(TrainingProgress value) => action(value);
+    }
+}

@@ -1,0 +1,182 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.optim;
+
+namespace ResNetSharp.Training;
+
+/// <summary>SGD settings (TorchSharp's <see cref="TorchSharp.Modules.SGD"/> does the update).</summary>
+public sealed record SgdOptions
+{
+    /// <summary>Learning rate at the schedule's peak (step and cosine: the start; one-cycle: the maximum). Default 0.1 (the paper's).</summary>
+    public double LearningRate { get; init; } = 0.1;
+
+    /// <summary>Momentum. Default 0.9 (the paper's).</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>L2 weight decay. Default 1e-4 (the paper's CIFAR value; 5e-4 is common for short Fashion-MNIST recipes).</summary>
+    public double WeightDecay { get; init; } = 1e-4;
+
+    /// <summary>Nesterov momentum. Default false (the paper's).</summary>
+    public bool Nesterov { get; init; }
+
+    /// <summary>
+    /// Exempt BatchNorm weights and every bias (all parameters of one dimension) from weight decay, as timm's
+    /// <c>param_groups_weight_decay</c> does. Default false (the paper decays everything).
+    /// </summary>
+    public bool NoDecayOnNormAndBias { get; init; }
+
+    /// <summary>Checks the ranges.</summary>
+    /// <exception cref="ArgumentException">A value is out of range.</exception>
+    public void Validate()
+    {
+        if (!(LearningRate > 0) || !(Momentum >= 0 && Momentum < 1) || !(WeightDecay >= 0) || (Nesterov && Momentum == 0))
+        {
+            throw new ArgumentException(
+                $"SGD: learning rate must be > 0, momentum in [0, 1) (and > 0 for Nesterov), weight decay ≥ 0; got {LearningRate}, {Momentum}, {WeightDecay}, nesterov {Nesterov}.");
+        }
+    }
+
+    /// <summary>Creates TorchSharp's SGD over the model's trainable parameters (frozen ones are left out).</summary>
+    /// <param name="model">The model.</param>
+    public SGD Create(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Validate();
+        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        if (!NoDecayOnNormAndBias)
+        {
+            return torch.optim.SGD(trainable.Select(p => p.parameter), LearningRate, Momentum, 0, WeightDecay, Nesterov);
+        }
+
+        var decay = trainable.Where(p => p.parameter.dim() > 1).Select(p => p.parameter).ToList();
+        var noDecay = trainable.Where(p => p.parameter.dim() <= 1).Select(p => p.parameter).ToList();
+        var groups = new List<SGD.ParamGroup>
+        {
+            new(decay, new SGD.Options { LearningRate = LearningRate, weight_decay = WeightDecay }),
+            new(noDecay, new SGD.Options { LearningRate = LearningRate, weight_decay = 0 }),
+        };
+        return torch.optim.SGD(groups, LearningRate, Momentum, 0, WeightDecay, Nesterov);
+    }
+}
+
+/// <summary>The shape of a learning-rate schedule.</summary>
+public enum ScheduleKind
+{
+    /// <summary>Constant learning rate.</summary>
+    Constant,
+
+    /// <summary>The paper's: divided by 10 at given points (§4.2: at 32k and 48k of 64k iterations, i.e. at 50 % and 75 %).</summary>
+    Step,
+
+    /// <summary>Cosine annealing to <see cref="LearningRateSchedule.MinLearningRate"/> (Loshchilov and Hutter 2017), after an optional linear warm-up.</summary>
+    Cosine,
+
+    /// <summary>One-cycle (Smith 2018): warm up from max/25 to max over <see cref="LearningRateSchedule.WarmupFraction"/>, then cosine down to max/(25·10⁴); momentum cycles 0.95 → 0.85 → 0.95.</summary>
+    OneCycle,
+}
+
+/// <summary>
+/// A learning-rate schedule, stepped once per iteration and built from TorchSharp's own schedulers
+/// (<c>MultiStepLR</c>, <c>CosineAnnealingLR</c>, <c>LinearLR</c> + <c>SequentialLR</c>, <c>OneCycleLR</c>).
+/// </summary>
+public sealed record LearningRateSchedule
+{
+    /// <summary>The kind. Default <see cref="ScheduleKind.Step"/>.</summary>
+    public ScheduleKind Kind { get; init; } = ScheduleKind.Step;
+
+    /// <summary>
+    /// Step schedule: where the rate is divided, as fractions of the whole run (default 0.5 and 0.75, the paper's
+    /// 32k and 48k of 64k iterations). Ignored when <see cref="StepMilestones"/> is set.
+    /// </summary>
+    public IReadOnlyList<double> MilestoneFractions { get; init; } = new[] { 0.5, 0.75 };
+
+    /// <summary>Step schedule: exact iterations at which the rate is divided (e.g. 32000, 48000), or null to use <see cref="MilestoneFractions"/>.</summary>
+    public IReadOnlyList<int>? StepMilestones { get; init; }
+
+    /// <summary>Step schedule: the factor at each milestone. Default 0.1 (÷10).</summary>
+    public double Gamma { get; init; } = 0.1;
+
+    /// <summary>Cosine: linear warm-up iterations from 1/<see cref="WarmupDivisor"/> of the rate. Default 0.</summary>
+    public int WarmupSteps { get; init; }
+
+    /// <summary>Cosine warm-up starts at rate / this. Default 10 (the paper's 0.01 warm-up for ResNet-110 at a 0.1 rate).</summary>
+    public double WarmupDivisor { get; init; } = 10;
+
+    /// <summary>Cosine: the final rate. Default 0.</summary>
+    public double MinLearningRate { get; init; }
+
+    /// <summary>One-cycle: fraction of the run spent warming up. Default 0.3 (PyTorch's).</summary>
+    public double WarmupFraction { get; init; } = 0.3;
+
+    /// <summary>The paper's step schedule (÷10 at 50 % and 75 %).</summary>
+    public static LearningRateSchedule PaperStep { get; } = new() { Kind = ScheduleKind.Step };
+
+    /// <summary>Parses <c>constant</c>, <c>step</c>, <c>cosine</c> or <c>onecycle</c>.</summary>
+    /// <exception cref="ArgumentException">Any other name.</exception>
+    public static LearningRateSchedule Parse(string name) => (name ?? string.Empty).Trim().ToLowerInvariant() switch
+    {
+        "constant" => new() { Kind = ScheduleKind.Constant },
+        "step" => PaperStep,
+        "cosine" => new() { Kind = ScheduleKind.Cosine },
+        "onecycle" or "one-cycle" => new() { Kind = ScheduleKind.OneCycle },
+        _ => throw new ArgumentException($"Unknown schedule '{name}': expected constant, step, cosine or onecycle."),
+    };
+
+    /// <summary>Creates the TorchSharp scheduler over <paramref name="optimizer"/> for a run of <paramref name="totalSteps"/> iterations.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range for this run.</exception>
+    public lr_scheduler.LRScheduler Create(Optimizer optimizer, int totalSteps)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(totalSteps, 1);
+        switch (Kind)
+        {
+            case ScheduleKind.Constant:
+                return lr_scheduler.LambdaLR(optimizer, _ => 1.0);
+            case ScheduleKind.Step:
+                var milestones = (StepMilestones ?? MilestoneFractions.Select(f => (int)Math.Round(f * totalSteps)).ToArray()).ToList();
+                if (milestones.Any(m => m < 1) || !(Gamma > 0))
+                {
+                    throw new ArgumentException($"Step schedule: milestones must be ≥ 1 and gamma > 0, got [{string.Join(", ", milestones)}] and {Gamma}.");
+                }
+
+                return lr_scheduler.MultiStepLR(optimizer, milestones, Gamma);
+            case ScheduleKind.Cosine:
+                if (WarmupSteps < 0 || WarmupSteps >= totalSteps || !(WarmupDivisor >= 1) || !(MinLearningRate >= 0))
+                {
+                    throw new ArgumentException($"Cosine schedule: warm-up must be in 0 … {totalSteps - 1} steps, divisor ≥ 1, minimum ≥ 0; got {WarmupSteps}, {WarmupDivisor}, {MinLearningRate}.");
+                }
+
+                var cosine = lr_scheduler.CosineAnnealingLR(optimizer, totalSteps - WarmupSteps, MinLearningRate);
+                if (WarmupSteps == 0)
+                {
+                    return cosine;
+                }
+
+                var warmup = lr_scheduler.LinearLR(optimizer, 1 / WarmupDivisor, 1.0, WarmupSteps);
+                return lr_scheduler.SequentialLR(optimizer, new[] { warmup, cosine }, new[] { WarmupSteps });
+            case ScheduleKind.OneCycle:
+                if (!(WarmupFraction > 0 && WarmupFraction < 1))
+                {
+                    throw new ArgumentException($"One-cycle schedule: warm-up fraction must be in (0, 1), got {WarmupFraction}.");
+                }
+
+                double maxLr = optimizer.ParamGroups.First().LearningRate;
+                return lr_scheduler.OneCycleLR(optimizer, maxLr, total_steps: totalSteps, pct_start: WarmupFraction);
+            default:
+                throw new ArgumentException($"Unknown schedule kind {Kind}.");
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Kind switch
+    {
+        ScheduleKind.Step => $"step ÷{1 / Gamma:G3} at " + (StepMilestones is { } s ? string.Join(", ", s) + " iterations" : string.Join(", ", MilestoneFractions.Select(f => $"{f:P0}"))),
+        ScheduleKind.Cosine => WarmupSteps > 0 ? $"cosine after {WarmupSteps} warm-up steps" : "cosine",
+        ScheduleKind.OneCycle => $"one-cycle ({WarmupFraction:P0} warm-up)",
+        _ => "constant",
+    };
+}

@@ -1,0 +1,110 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using FluentAssertions;
+using ResNetSharp.Training;
+using TorchSharp;
+using Xunit;
+
+namespace ResNetSharp.Tests.Training;
+
+/// <summary>
+/// The rate used at each iteration, against the closed forms: the paper's steps (§4.2), cosine annealing
+/// (η_min + (η_max − η_min)(1 + cos(π t / T)) / 2), a linear warm-up, and one-cycle (cosine up from max/25 over
+/// 30 % of the run, cosine down to max/25/10⁴, momentum 0.95 → 0.85 → 0.95).
+/// </summary>
+public class LearningRateScheduleTests
+{
+    private static (double[] Lr, double[] Momentum) Run(LearningRateSchedule schedule, int steps, double lr = 0.1)
+    {
+        using var module = torch.nn.Linear(1, 1);
+        using var optimizer = new SgdOptions { LearningRate = lr }.Create(module);
+        var scheduler = schedule.Create(optimizer, steps);
+        var rates = new List<double>();
+        var momenta = new List<double>();
+        for (int i = 0; i < steps; i++)
+        {
+            rates.Add(optimizer.ParamGroups.First().LearningRate);
+            momenta.Add(((TorchSharp.Modules.SGD.Options)((TorchSharp.Modules.ParamGroup)optimizer.ParamGroups.First()).Options).momentum!.Value);
+            scheduler.step();
+        }
+
+        return (rates.ToArray(), momenta.ToArray());
+    }
+
+    [Fact]
+    public void Step_DividesByTenAtHalfAndThreeQuarters()
+    {
+        var (lr, _) = Run(LearningRateSchedule.PaperStep, 100);
+
+        lr[0].Should().Be(0.1);
+        lr[49].Should().Be(0.1);
+        lr[50].Should().BeApproximately(0.01, 1e-15);
+        lr[74].Should().BeApproximately(0.01, 1e-15);
+        lr[75].Should().BeApproximately(0.001, 1e-15);
+        lr[99].Should().BeApproximately(0.001, 1e-15);
+    }
+
+    [Fact]
+    public void Step_ExplicitIterations_AsThePapers32kAnd48k()
+    {
+        var (lr, _) = Run(new LearningRateSchedule { StepMilestones = new[] { 32, 48 } }, 64);
+
+        lr[31].Should().Be(0.1);
+        lr[32].Should().BeApproximately(0.01, 1e-15);
+        lr[48].Should().BeApproximately(0.001, 1e-15);
+    }
+
+    [Fact]
+    public void Cosine_FollowsTheClosedForm()
+    {
+        var (lr, _) = Run(new LearningRateSchedule { Kind = ScheduleKind.Cosine }, 100);
+
+        foreach (int t in new[] { 0, 10, 25, 50, 75, 99 })
+        {
+            lr[t].Should().BeApproximately(0.05 * (1 + Math.Cos(Math.PI * t / 100)), 1e-9, $"iteration {t}");
+        }
+    }
+
+    [Fact]
+    public void Cosine_WithWarmup_RisesLinearlyThenAnneals()
+    {
+        var (lr, _) = Run(new LearningRateSchedule { Kind = ScheduleKind.Cosine, WarmupSteps = 10 }, 100);
+
+        foreach (int t in new[] { 0, 1, 5, 9 })
+        {
+            lr[t].Should().BeApproximately(0.1 * (0.1 + 0.9 * t / 10), 1e-9, $"warm-up iteration {t}");
+        }
+
+        foreach (int t in new[] { 10, 30, 55, 99 })
+        {
+            lr[t].Should().BeApproximately(0.05 * (1 + Math.Cos(Math.PI * (t - 10) / 90)), 1e-9, $"iteration {t}");
+        }
+    }
+
+    [Fact]
+    public void OneCycle_WarmsUpToMaxThenAnnealsToTheFloor_MomentumCycles()
+    {
+        var (lr, momentum) = Run(new LearningRateSchedule { Kind = ScheduleKind.OneCycle }, 100, lr: 0.2);
+        // PyTorch's phase ends: warm-up over iterations 0 … 29 (0.3 · 100 − 1), annealing over 29 … 99.
+        double start = 0.2 / 25, floor = start / 1e4;
+        double Cos(double from, double to, double pct) => to + (from - to) / 2 * (1 + Math.Cos(Math.PI * pct));
+
+        lr[0].Should().BeApproximately(start, 1e-12);
+        lr[15].Should().BeApproximately(Cos(start, 0.2, 15.0 / 29), 1e-9);
+        lr[29].Should().BeApproximately(0.2, 1e-12);
+        lr[64].Should().BeApproximately(Cos(0.2, floor, 35.0 / 70), 1e-9);
+        lr[99].Should().BeApproximately(floor, 1e-12);
+        momentum[0].Should().BeApproximately(0.95, 1e-12);
+        momentum[29].Should().BeApproximately(0.85, 1e-12);
+        momentum[99].Should().BeApproximately(0.95, 1e-12);
+    }
+
+    [Fact]
+    public void Parse_UnknownName_Throws()
+    {
+        var act = () => LearningRateSchedule.Parse("linear");
+
+        act.Should().Throw<ArgumentException>().WithMessage("*expected constant, step, cosine or onecycle*");
+    }
+}
