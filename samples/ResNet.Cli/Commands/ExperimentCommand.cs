@@ -20,14 +20,19 @@ internal static class ExperimentCommand
 {
     public static Command Create()
     {
-        var kind = new Argument<string>("name") { Description = "The experiment: degradation (the paper's Fig. 6)." };
+        var kind = new Argument<string>("name")
+        {
+            Description = "The experiment: degradation (the paper's Fig. 6) or transfer (ML.NET's ImageNet ResNet-18 as linear probe, fine-tune and from scratch; " +
+                          "defaults --subset 5000 --test-subset 2000 --epochs 2 --batch 64 --input-size 64 --schedule cosine --lr 0.01).",
+        };
         // The paper's CIFAR recipe (§4.2): SGD 0.1, momentum 0.9, weight decay 1e-4, ÷10 at 50 % and 75 % of the run.
         var recipe = new RecipeOptions(epochs: 12, schedule: "step", weightDecay: 1e-4, nesterov: false);
         var models = new Option<string>("--models") { Description = "Comma-separated models.", DefaultValueFactory = _ => "plain20,plain56,resnet20,resnet56" };
         var output = new Option<string>("--out") { Description = "Output folder (one sub-folder per model).", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue each model from its checkpoint (finished models are only re-read)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per epoch (with the model's name) instead of progress bars." };
-        var command = new Command("experiment", "Run a paper experiment; 'degradation' trains plain and residual nets of 20 and 56 layers with one recipe (Fig. 6).")
+        var command = new Command("experiment", "Run an experiment: 'degradation' trains plain and residual nets of 20 and 56 layers with one recipe (Fig. 6); " +
+                                                "'transfer' compares a linear probe, a fine-tune and training from scratch of ML.NET's pretrained ResNet-18 on Fashion-MNIST.")
         {
             kind, models, output, resume, json,
         };
@@ -38,9 +43,14 @@ internal static class ExperimentCommand
 
         command.SetAction(parse => Cli.Guard(() =>
         {
+            if (string.Equals(parse.GetValue(kind), "transfer", StringComparison.OrdinalIgnoreCase))
+            {
+                return TransferExperiment.Run(parse, recipe, parse.GetValue(output)!, parse.GetValue(json));
+            }
+
             if (!string.Equals(parse.GetValue(kind), "degradation", StringComparison.OrdinalIgnoreCase))
             {
-                throw new ArgumentException($"Unknown experiment '{parse.GetValue(kind)}': expected degradation.");
+                throw new ArgumentException($"Unknown experiment '{parse.GetValue(kind)}': expected degradation or transfer.");
             }
 
             var names = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -158,7 +168,7 @@ internal static class ExperimentCommand
         return sb.ToString();
     }
 
-    private static string CpuName()
+    internal static string CpuName()
     {
         try
         {
