@@ -206,4 +206,45 @@ public sealed class CliTrainingTests : IDisposable
         File.ReadAllText(Path.Combine(run, "results.md")).Should().Contain("| plain20 | 20 |").And.Contain("| resnet20 | 20 |");
         IsPng(Path.Combine(run, "degradation.png")).Should().BeTrue();
     }
+
+    [Fact]
+    public void ExperimentTransfer_TinyBudget_WritesProbeFineTuneAndScratchResults()
+    {
+        // The CLI runs from this folder, where the package Microsoft.ML.DnnImageFeaturizer.ResNet18 copies the model.
+        if (!HaveData || !File.Exists(Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18RelativePath)))
+        {
+            return;
+        }
+
+        string run = Path.Combine(dir, "transfer");
+        var (code, stdout, stderr) = CliTests.Run("experiment", "transfer", "--subset", "96", "--test-subset", "48", "--epochs", "1", "--batch", "48",
+            "--input-size", "32", "--threads", "1", "--out", run, "--json");
+
+        code.Should().Be(0, stderr);
+        var lines = stdout.Split('\n').Where(l => l.StartsWith('{')).ToList();
+        lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("model").GetString()).Should().Equal("probe", "finetune", "scratch");
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "results.json")));
+        var root = doc.RootElement;
+        root.GetProperty("experiment").GetString().Should().Be("transfer");
+        (root.GetProperty("trainImages").GetInt32(), root.GetProperty("testImages").GetInt32(), root.GetProperty("inputSize").GetInt32(), root.GetProperty("epochs").GetInt32())
+            .Should().Be((96, 48, 32, 1));
+        root.GetProperty("complete").GetBoolean().Should().BeTrue();
+        root.GetProperty("backbone").GetProperty("preprocessing").GetString().Should().Contain("BGR").And.Contain("mean image");
+        var runs = root.GetProperty("runs").EnumerateArray().ToList();
+        runs.Select(r => r.GetProperty("mode").GetString()).Should().Equal("probe", "finetune", "scratch");
+        foreach (var r in runs)
+        {
+            r.GetProperty("history").GetArrayLength().Should().Be(1);
+            r.GetProperty("finalTestTop1").GetDouble().Should().BeInRange(0, 1);
+            r.GetProperty("wallMinutes").GetDouble().Should().BePositive();
+            r.GetProperty("cpuMinutes").GetDouble().Should().BePositive();
+        }
+
+        // The probe trains only the new 512 × 10 head; the fine-tune and the scratch model train everything.
+        runs[0].GetProperty("trainableParameters").GetInt64().Should().Be(512 * 10 + 10);
+        runs[1].GetProperty("trainableParameters").GetInt64().Should().Be(runs[1].GetProperty("parameters").GetInt64());
+        runs[2].GetProperty("trainableParameters").GetInt64().Should().Be(runs[1].GetProperty("parameters").GetInt64());
+        runs[1].GetProperty("description").GetString().Should().Contain("stem 0.000625").And.Contain("layer4 0.005").And.Contain("fc 0.01");
+        File.ReadAllText(Path.Combine(run, "results.md")).Should().Contain("| probe |").And.Contain("| finetune |").And.Contain("| scratch |");
+    }
 }

@@ -152,7 +152,7 @@ internal static class DegradationExperiment
         return sb.ToString();
     }
 
-    private static string CpuName()
+    internal static string CpuName()
     {
         try
         {

@@ -22,6 +22,7 @@ internal static class ExperimentCommand
     {
         var command = new Command("experiment", "Experiments that check a claim end to end.");
         command.Subcommands.Add(DegradationExperiment.Create());
+        command.Subcommands.Add(TransferExperiment.Create());
         command.Subcommands.Add(Pointing());
         return command;
     }

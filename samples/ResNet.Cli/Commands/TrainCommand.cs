@@ -168,7 +168,7 @@ internal static class TrainCommand
     internal static void torch_seed(int seed) => TorchSharp.torch.manual_seed(seed);
 
     /// <summary>Runs the trainer with Ctrl-C wired to its cancellation token, rendering progress as a bar or JSON lines.</summary>
-    internal static TrainingResult Run(ResNet model, ImageDataset train, ImageDataset test, TrainerOptions options, bool json, string title)
+    internal static TrainingResult Run(ResNet model, ImageDataset train, ImageDataset test, TrainerOptions options, bool json, string title, string? runName = null)
     {
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -187,7 +187,7 @@ internal static class TrainCommand
                 {
                     if (p.EpochCompleted is { } m)
                     {
-                        Console.WriteLine(EpochLine(model.ModelName, p.Epochs, m));
+                        Console.WriteLine(EpochLine(runName ?? model.ModelName, p.Epochs, m));
                     }
                 }), cts.Token);
             }

@@ -95,6 +95,38 @@ public static class PretrainedBackbones
             throw new ArgumentException($"Expected a float N×3×H×W RGB batch in 0 … 255, got {rgb.dtype} [{string.Join(", ", rgb.shape)}].", nameof(rgb));
         }
 
+        var (mean, dims) = ReadMeanImage(preprocessPath);
+        if (rgb.shape[2] != dims[2] || rgb.shape[3] != dims[3])
+        {
+            throw new ArgumentException(
+                $"Expected {dims[2]}×{dims[3]} images (the mean image's size), got {rgb.shape[2]}×{rgb.shape[3]}.", nameof(rgb));
+        }
+
+        using var scope = NewDisposeScope();
+        var meanImage = tensor(mean, dims, dtype: rgb.dtype, device: rgb.device);
+        var bgr = rgb.flip(1);
+        return (bgr - meanImage).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The per-pixel mean image of <see cref="MlNetResNet18"/>'s preprocessing (read from <c>ResNetPreprocess.onnx</c>),
+    /// 1 × 3 × 224 × 224 float, in <b>BGR</b> order and in [0, 1] units (the file's 0 … 255 values / 255): what
+    /// <see cref="Training.Transforms.Pretrained"/> takes as its mean image, so that training and evaluation feed the
+    /// backbone exactly what ML.NET feeds it (<c>Transforms.Pretrained(model.Metadata, 224, meanImage)</c> on an RGB
+    /// batch in [0, 1] equals <see cref="MlNetResNet18Preprocess"/> on the same batch × 255).
+    /// </summary>
+    /// <param name="preprocessPath">ResNetPreprocess.onnx; null to look under <see cref="AppContext.BaseDirectory"/> at <see cref="MlNetResNet18PreprocessRelativePath"/>.</param>
+    /// <exception cref="FileNotFoundException">The preprocessing file is not there.</exception>
+    /// <exception cref="OnnxImportException">The file is not the expected Split → Concat (B, G, R) → Sub(mean image) graph.</exception>
+    public static Tensor MlNetResNet18MeanImage(string? preprocessPath = null)
+    {
+        var (mean, dims) = ReadMeanImage(preprocessPath);
+        using var scope = NewDisposeScope();
+        return tensor(mean, dims, dtype: ScalarType.Float32).div_(255.0).MoveToOuterDisposeScope();
+    }
+
+    private static (float[] Mean, long[] Dims) ReadMeanImage(string? preprocessPath)
+    {
         string path = Locate(preprocessPath, MlNetResNet18PreprocessRelativePath);
         var graph = OnnxGraph.Read(path);
         var split = graph.Nodes.FirstOrDefault(n => n.Op == "Split");
@@ -107,16 +139,7 @@ public static class PretrainedBackbones
             throw graph.Error("expected ML.NET's ResNet preprocessing: Split into R, G, B → Concat(B, G, R) → Sub(constant mean image 1×3×H×W).");
         }
 
-        if (rgb.shape[2] != meanConst.Dims[2] || rgb.shape[3] != meanConst.Dims[3])
-        {
-            throw new ArgumentException(
-                $"Expected {meanConst.Dims[2]}×{meanConst.Dims[3]} images (the mean image's size), got {rgb.shape[2]}×{rgb.shape[3]}.", nameof(rgb));
-        }
-
-        using var scope = NewDisposeScope();
-        var meanImage = tensor(mean, meanConst.Dims, dtype: rgb.dtype, device: rgb.device);
-        var bgr = rgb.flip(1);
-        return (bgr - meanImage).MoveToOuterDisposeScope();
+        return (mean, meanConst.Dims);
     }
 
     private static string Locate(string? path, string relative)

@@ -61,6 +61,22 @@ public abstract class ImageDataset
     }
 
     /// <summary>
+    /// A grey dataset seen as <paramref name="channels"/> identical channels (what decoding a grey image as RGB gives):
+    /// a view, no copy. The way to feed grey images to a pretrained RGB backbone with its own per-channel preprocessing.
+    /// </summary>
+    /// <param name="channels">Channels of the view (e.g. 3); the dataset itself when it already has that many.</param>
+    /// <exception cref="ArgumentException">The dataset is not single-channel, or <paramref name="channels"/> is below 1.</exception>
+    public ImageDataset RepeatChannels(int channels)
+    {
+        if (channels < 1 || (Channels != 1 && channels != Channels))
+        {
+            throw new ArgumentException($"RepeatChannels: {Name} has {Channels} channel(s); only a 1-channel dataset can be repeated, to ≥ 1 channels (asked for {channels}).", nameof(channels));
+        }
+
+        return channels == Channels ? this : new RepeatedChannelsDataset(this, channels);
+    }
+
+    /// <summary>
     /// Per-channel mean and standard deviation of the pixel values (in [0, 1]) over the whole dataset: the
     /// normalisation a model trained on it should use (for Fashion-MNIST's training set: 0.2860 and 0.3530).
     /// </summary>
@@ -91,6 +107,41 @@ public abstract class ImageDataset
         var mean = sum.Select(s => s / n).ToArray();
         var std = sumSq.Select((q, ch) => Math.Sqrt(Math.Max(q / n - mean[ch] * mean[ch], 0))).ToArray();
         return (mean, std);
+    }
+
+    private sealed class RepeatedChannelsDataset : ImageDataset
+    {
+        private readonly ImageDataset source;
+
+        public RepeatedChannelsDataset(ImageDataset source, int channels)
+        {
+            this.source = source;
+            Channels = channels;
+        }
+
+        public override int Count => source.Count;
+
+        public override int Channels { get; }
+
+        public override int Height => source.Height;
+
+        public override int Width => source.Width;
+
+        public override IReadOnlyList<string> ClassNames => source.ClassNames;
+
+        public override string Name => source.Name;
+
+        public override int GetLabel(int index) => source.GetLabel(index);
+
+        public override void ReadImage(int index, Span<float> destination)
+        {
+            int plane = Height * Width;
+            source.ReadImage(index, destination[..plane]);
+            for (int c = 1; c < Channels; c++)
+            {
+                destination[..plane].CopyTo(destination.Slice(c * plane, plane));
+            }
+        }
     }
 
     private sealed class SubsetDataset : ImageDataset

@@ -29,6 +29,14 @@ public sealed record SgdOptions
     /// </summary>
     public bool NoDecayOnNormAndBias { get; init; }
 
+    /// <summary>
+    /// Per-part learning-rate multipliers for a <see cref="ResNet"/> (discriminative fine-tuning), keyed by
+    /// <see cref="ResNet.ParameterGroups"/> names: <c>stem</c>, <c>layer1</c> … <c>layerN</c>, <c>fc</c>. Each part's
+    /// rate is <see cref="LearningRate"/> × its multiplier (1 for parts not named), and every schedule scales all groups
+    /// alike (one-cycle peaks at each group's own rate). Null (default): one rate for the whole model.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? LearningRateScales { get; init; }
+
     /// <summary>Checks the ranges.</summary>
     /// <exception cref="ArgumentException">A value is out of range.</exception>
     public void Validate()
@@ -38,6 +46,11 @@ public sealed record SgdOptions
             throw new ArgumentException(
                 $"SGD: learning rate must be > 0, momentum in [0, 1) (and > 0 for Nesterov), weight decay ≥ 0; got {LearningRate}, {Momentum}, {WeightDecay}, nesterov {Nesterov}.");
         }
+
+        if (LearningRateScales is { } scales && scales.FirstOrDefault(kv => !(kv.Value > 0) || double.IsInfinity(kv.Value)) is { Key: not null } bad)
+        {
+            throw new ArgumentException($"SGD: learning-rate multiplier of '{bad.Key}' must be a finite number > 0, got {bad.Value}.");
+        }
     }
 
     /// <summary>Creates TorchSharp's SGD over the model's trainable parameters (frozen ones are left out).</summary>
@@ -46,6 +59,11 @@ public sealed record SgdOptions
     {
         ArgumentNullException.ThrowIfNull(model);
         Validate();
+        if (LearningRateScales is not null)
+        {
+            return CreateScaled(model);
+        }
+
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         if (!NoDecayOnNormAndBias)
         {
@@ -60,6 +78,31 @@ public sealed record SgdOptions
             new(noDecay, new SGD.Options { LearningRate = LearningRate, weight_decay = 0 }),
         };
         return torch.optim.SGD(groups, LearningRate, Momentum, 0, WeightDecay, Nesterov);
+    }
+
+    private SGD CreateScaled(nn.Module model)
+    {
+        if (model is not ResNet resnet)
+        {
+            throw new ArgumentException($"SGD: LearningRateScales needs a ResNet (its ParameterGroups name the parts), got {model.GetType().Name}.", nameof(model));
+        }
+
+        var groups = resnet.ParameterGroups(splitNoWeightDecay: NoDecayOnNormAndBias);
+        var all = resnet.ParameterGroups(splitNoWeightDecay: false, trainableOnly: false).Select(g => g.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = LearningRateScales!.Keys.Where(k => !all.Contains(k)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException(
+                $"SGD: LearningRateScales names {string.Join(", ", unknown.Select(k => $"'{k}'"))}, which {resnet.ModelName} does not have; its parts are {string.Join(", ", all)}.", nameof(model));
+        }
+
+        var paramGroups = groups.Select(g =>
+        {
+            string part = g.NoWeightDecay ? g.Name[..^".no_decay".Length] : g.Name;
+            double rate = LearningRate * (LearningRateScales.TryGetValue(part, out var scale) ? scale : 1.0);
+            return new SGD.ParamGroup(g.Parameters, new SGD.Options { LearningRate = rate, weight_decay = g.NoWeightDecay ? 0 : WeightDecay });
+        }).ToList();
+        return torch.optim.SGD(paramGroups, LearningRate, Momentum, 0, WeightDecay, Nesterov);
     }
 }
 
@@ -164,8 +207,8 @@ public sealed record LearningRateSchedule
                     throw new ArgumentException($"One-cycle schedule: warm-up fraction must be in (0, 1), got {WarmupFraction}.");
                 }
 
-                double maxLr = optimizer.ParamGroups.First().LearningRate;
-                return lr_scheduler.OneCycleLR(optimizer, maxLr, total_steps: totalSteps, pct_start: WarmupFraction);
+                var maxLrs = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
+                return lr_scheduler.OneCycleLR(optimizer, maxLrs, total_steps: totalSteps, pct_start: WarmupFraction);
             default:
                 throw new ArgumentException($"Unknown schedule kind {Kind}.");
         }

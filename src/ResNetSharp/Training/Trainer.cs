@@ -120,7 +120,7 @@ public sealed record EpochMetrics
     [JsonPropertyName("testTop5")]
     public double? TestTop5 { get; init; }
 
-    /// <summary>Learning rate of the epoch's last iteration.</summary>
+    /// <summary>Learning rate of the epoch's last iteration (with per-part rates, the highest).</summary>
     [JsonPropertyName("lr")]
     public double LearningRate { get; init; }
 
@@ -151,7 +151,7 @@ public sealed record TrainingProgress
     /// <summary>The iteration's training loss.</summary>
     public double Loss { get; init; }
 
-    /// <summary>The iteration's learning rate.</summary>
+    /// <summary>The iteration's learning rate (with per-part rates, the highest).</summary>
     public double LearningRate { get; init; }
 
     /// <summary>Training images per second since the run (or the resume) started.</summary>
@@ -319,7 +319,7 @@ public sealed class Trainer
         var runWatch = Stopwatch.StartNew();
         long runImages = 0;
         int runSteps = 0;
-        double lr = optimizer.ParamGroups.First().LearningRate;
+        double lr = optimizer.ParamGroups.Max(g => g.LearningRate);
 
         for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
         {
@@ -340,7 +340,7 @@ public sealed class Trainer
                         break;
                     }
 
-                    lr = optimizer.ParamGroups.First().LearningRate;
+                    lr = optimizer.ParamGroups.Max(g => g.LearningRate);
                     double loss;
                     long wrong;
                     using (var scope = torch.NewDisposeScope())

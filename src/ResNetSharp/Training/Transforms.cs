@@ -44,6 +44,31 @@ public static class Transforms
     public static IBatchTransform PadTo(int size) => new PadToTransform(size);
 
     /// <summary>
+    /// Resizes every image to <paramref name="size"/>² (torch's <c>F.interpolate</c>, pixel centres aligned as with
+    /// <c>align_corners=False</c>; bilinear and bicubic antialias when shrinking, as torchvision's <c>Resize</c> does on
+    /// tensors with <c>antialias=True</c>). Not random.
+    /// </summary>
+    /// <param name="size">Output height and width (≥ 1).</param>
+    /// <param name="interpolation">Default bilinear.</param>
+    public static IBatchTransform Resize(int size, ResizeInterpolation interpolation = ResizeInterpolation.Bilinear) => new ResizeTransform(size, interpolation);
+
+    /// <summary>
+    /// A pretrained model's own preprocessing, read from its <see cref="ModelMetadata"/>, for batches in [0, 1] in RGB order
+    /// (what every <see cref="ImageDataset"/> gives): resize to <paramref name="inputSize"/>² (default
+    /// <see cref="ModelMetadata.InputSize"/>) with its <see cref="ModelMetadata.Interpolation"/>, reorder the channels to
+    /// BGR when <see cref="ModelMetadata.Extra"/> says <c>channel_order = BGR</c>, subtract the mean and divide by the std.
+    /// Mean and std are in [0, 1] units, so a std of 1/255 is the scaling of a model that takes 0 … 255 pixels.
+    /// </summary>
+    /// <param name="metadata">The model's metadata (its <see cref="ResNet.Metadata"/>).</param>
+    /// <param name="inputSize">Side of the network's input; null for the metadata's.</param>
+    /// <param name="meanImage">A per-pixel mean to subtract instead of the per-channel mean (1 × C × H × W in [0, 1] units,
+    /// in the network's channel order, e.g. <see cref="PretrainedBackbones.MlNetResNet18MeanImage"/>); it is resized to
+    /// the input size by area averaging. Copied. Null uses <see cref="ModelMetadata.Mean"/>.</param>
+    /// <exception cref="ArgumentException">The mean image does not have the metadata's channel count, or the size is below 1.</exception>
+    public static IBatchTransform Pretrained(ModelMetadata metadata, int? inputSize = null, Tensor? meanImage = null) =>
+        new PretrainedTransform(metadata, inputSize, meanImage);
+
+    /// <summary>
     /// Cutout (DeVries and Taylor 2017): with probability <paramref name="p"/>, zeroes a <paramref name="size"/>² square
     /// centred at a random pixel (clipped at the border). Apply after normalisation so "zero" is the mean.
     /// </summary>
@@ -233,6 +258,111 @@ public static class Transforms
 
             long top = (size - h) / 2, left = (size - w) / 2;
             return nn.functional.pad(images, new[] { left, size - w - left, top, size - h - top });
+        }
+    }
+
+    private sealed class ResizeTransform : IBatchTransform
+    {
+        private readonly int size;
+        private readonly ResizeInterpolation interpolation;
+
+        public ResizeTransform(int size, ResizeInterpolation interpolation)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+            if (!Enum.IsDefined(interpolation))
+            {
+                throw new ArgumentException($"Resize: {(int)interpolation} is not a ResizeInterpolation.", nameof(interpolation));
+            }
+
+            this.size = size;
+            this.interpolation = interpolation;
+        }
+
+        public Tensor Apply(Tensor images, Random random)
+        {
+            CheckBatch(images, "Resize");
+            if (images.shape[2] == size && images.shape[3] == size)
+            {
+                return images.alias();
+            }
+
+            return ResizeTo(images, size, interpolation);
+        }
+    }
+
+    /// <summary>F.interpolate to size², align_corners False, antialiasing when shrinking with bilinear or bicubic.</summary>
+    internal static Tensor ResizeTo(Tensor images, int size, ResizeInterpolation interpolation)
+    {
+        bool shrinking = images.shape[2] > size || images.shape[3] > size;
+        var mode = interpolation switch
+        {
+            ResizeInterpolation.Bicubic => InterpolationMode.Bicubic,
+            ResizeInterpolation.Nearest => InterpolationMode.Nearest,
+            _ => InterpolationMode.Bilinear,
+        };
+        bool? alignCorners = interpolation == ResizeInterpolation.Nearest ? null : false;
+        return nn.functional.interpolate(images, new long[] { size, size }, mode: mode, align_corners: alignCorners,
+            antialias: shrinking && interpolation != ResizeInterpolation.Nearest);
+    }
+
+    private sealed class PretrainedTransform : IBatchTransform
+    {
+        private readonly int size;
+        private readonly ResizeInterpolation interpolation;
+        private readonly bool bgr;
+        private readonly float[] mean;
+        private readonly float[] std;
+        private readonly Tensor? meanImage;
+
+        public PretrainedTransform(ModelMetadata metadata, int? inputSize, Tensor? meanImage)
+        {
+            ArgumentNullException.ThrowIfNull(metadata);
+            size = inputSize ?? metadata.InputSize;
+            ArgumentOutOfRangeException.ThrowIfLessThan(size, 1, nameof(inputSize));
+            interpolation = metadata.Interpolation;
+            int channels = metadata.InChannels;
+            bgr = metadata.Extra is { } extra && extra.TryGetValue("channel_order", out var order) && string.Equals(order, "BGR", StringComparison.OrdinalIgnoreCase);
+            if (bgr && channels != 3)
+            {
+                throw new ArgumentException($"Pretrained: channel_order BGR needs 3 input channels, the metadata has {channels}.", nameof(metadata));
+            }
+
+            mean = metadata.Mean.Select(m => (float)m).ToArray();
+            std = metadata.Std.Select(v => (float)v).ToArray();
+            if (meanImage is not null)
+            {
+                if (meanImage.dim() != 4 || meanImage.shape[0] != 1 || meanImage.shape[1] != channels || !meanImage.is_floating_point())
+                {
+                    throw new ArgumentException(
+                        $"Pretrained: the mean image must be a float 1×{channels}×H×W tensor, got {meanImage.dtype} [{string.Join(", ", meanImage.shape)}].", nameof(meanImage));
+                }
+
+                using var scope = torch.NewDisposeScope();
+                var resized = meanImage.shape[2] == size && meanImage.shape[3] == size
+                    ? meanImage.to(ScalarType.Float32)
+                    : nn.functional.interpolate(meanImage.to(ScalarType.Float32), new long[] { size, size }, mode: InterpolationMode.Area);
+                this.meanImage = resized.detach().clone().MoveToOuterDisposeScope();
+            }
+        }
+
+        public Tensor Apply(Tensor images, Random random)
+        {
+            CheckBatch(images, "Pretrained");
+            if (images.shape[1] != std.Length)
+            {
+                throw new ArgumentException($"Pretrained: the model takes {std.Length}-channel images, the batch has {images.shape[1]}.", nameof(images));
+            }
+
+            using var scope = torch.NewDisposeScope();
+            var x = images.shape[2] == size && images.shape[3] == size ? images.alias() : ResizeTo(images, size, interpolation);
+            if (bgr)
+            {
+                x = x.flip(1);
+            }
+
+            var m = meanImage is not null ? meanImage.to(images.dtype, images.device) : torch.tensor(mean, device: images.device).view(1, -1, 1, 1).to(images.dtype);
+            var s = torch.tensor(std, device: images.device).view(1, -1, 1, 1).to(images.dtype);
+            return x.sub(m).div_(s).MoveToOuterDisposeScope();
         }
     }
 

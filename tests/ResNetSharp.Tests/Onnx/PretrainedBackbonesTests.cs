@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using FluentAssertions;
+using ResNetSharp.Training;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -48,6 +49,30 @@ public class PretrainedBackbonesTests(ITestOutputHelper output)
         output.WriteLine($"ML.NET ResNet-18: max|diff| {maxAbs:E2}, max|ref| {ortFeatures.abs().max().item<float>():F3}, max|diff|/max|ref| {rel:E2}");
         rel.Should().BeLessThanOrEqualTo(1e-4);
         ortFeatures.abs().max().item<float>().Should().BeGreaterThan(0.1f, "a real network gives non-trivial features");
+    }
+
+    [Fact]
+    public void MlNetResNet18MeanImage_InPretrainedTransformAt224_EqualsThePackagesPreprocessing()
+    {
+        using var model = PretrainedBackbones.MlNetResNet18(numClasses: 10);
+        using var meanImage = PretrainedBackbones.MlNetResNet18MeanImage();
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(7);
+        var rgb = torch.rand(2, 3, 224, 224);                                 // RGB in [0, 1], as datasets give it
+
+        // The transform reads channel order, scale (std 1/255) and input size from the model's metadata; the mean image
+        // is the file's. MlNetResNet18Preprocess is checked against ONNX Runtime running the package's graph above.
+        var ours = Transforms.Pretrained(model.Metadata, null, meanImage).Apply(rgb, new Random(0));
+        var reference = PretrainedBackbones.MlNetResNet18Preprocess(rgb * 255);
+
+        meanImage.shape.Should().Equal(1, 3, 224, 224);
+        ours.shape.Should().Equal(2, 3, 224, 224);
+        OnnxTestSupport.RelativeError(ours, reference).Should().BeLessThan(1e-5);
+
+        // At a smaller input the mean image is area-averaged: a 2 × 2 mean pool at 112.
+        var small = Transforms.Pretrained(model.Metadata, 112, meanImage).Apply(torch.zeros(1, 3, 112, 112), new Random(0));
+        var pooled = torch.nn.functional.avg_pool2d(meanImage, 2) * -255;
+        OnnxTestSupport.RelativeError(small, pooled).Should().BeLessThan(1e-5);
     }
 
     [Fact]

@@ -100,6 +100,33 @@ public class LearningRateScheduleTests
         momentum[99].Should().BeApproximately(0.95, 1e-12);
     }
 
+    [Theory]
+    [InlineData(ScheduleKind.OneCycle)]
+    [InlineData(ScheduleKind.Cosine)]
+    public void PerPartRates_EveryGroupFollowsTheScheduleAtItsOwnScale(ScheduleKind kind)
+    {
+        using var model = TrainingTestData.TinyModel();
+        var scales = new Dictionary<string, double> { ["stem"] = 0.1, ["layer1"] = 0.1, ["layer2"] = 0.1, ["layer3"] = 0.5 };
+        using var optimizer = new SgdOptions { LearningRate = 0.2, LearningRateScales = scales }.Create(model);
+        var scheduler = new LearningRateSchedule { Kind = kind }.Create(optimizer, 100);
+        double Rate(int group) => optimizer.ParamGroups.ElementAt(group).LearningRate;
+        int fc = optimizer.ParamGroups.Count() - 1;
+
+        for (int i = 0; i < 100; i++)
+        {
+            // stem, layer1, layer2 at 0.1 ×, layer3 at 0.5 ×, fc at 1 × the base rate of the moment.
+            Rate(0).Should().BeApproximately(0.1 * Rate(fc), 1e-12, $"iteration {i}");
+            Rate(3).Should().BeApproximately(0.5 * Rate(fc), 1e-12, $"iteration {i}");
+            if (kind == ScheduleKind.OneCycle && i == 29)
+            {
+                Rate(fc).Should().BeApproximately(0.2, 1e-12, "one-cycle peaks at the head's own rate");
+                Rate(0).Should().BeApproximately(0.02, 1e-12, "and at the stem's own rate");
+            }
+
+            scheduler.step();
+        }
+    }
+
     [Fact]
     public void Parse_UnknownName_Throws()
     {

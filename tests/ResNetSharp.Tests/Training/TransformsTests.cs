@@ -113,4 +113,49 @@ public class TransformsTests
         a.data<float>().ToArray().Should().Equal(b.data<float>().ToArray());
         a.data<float>().ToArray().SequenceEqual(c.data<float>().ToArray()).Should().BeFalse();
     }
+
+    [Fact]
+    public void Resize_2x2To4x4Bilinear_MatchesHandComputedValues()
+    {
+        using var x = torch.tensor(new float[] { 0, 4, 8, 12 }).view(1, 1, 2, 2);
+
+        using var y = Transforms.Resize(4).Apply(x, new Random(0));
+
+        // Half-pixel centres (align_corners=False): output column j samples input column (j + 0.5) / 2 − 0.5,
+        // i.e. −0.25, 0.25, 0.75, 1.25, clamped at the border: weights 1, 0.75 / 0.25, 0.25 / 0.75, 1.
+        float[] row0 = { 0, 1, 3, 4 };
+        var expected = new[] { 0f, 0.25f, 0.75f, 1f }.SelectMany(fy => row0.Select(v => v + (8 * fy))).ToArray();
+        y.shape.Should().Equal(1, 1, 4, 4);
+        y.data<float>().ToArray().Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+
+    [Fact]
+    public void Pretrained_BgrMetadata_ResizesReordersSubtractsMeanAndScales()
+    {
+        using var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 3, NumClasses = 2 });
+        var metadata = model.Metadata with
+        {
+            Mean = new[] { 0.1, 0.2, 0.3 },  // in the network's order: B, G, R
+            Std = new[] { 1 / 255.0, 1 / 255.0, 1 / 255.0 },
+            Extra = new System.Collections.Generic.Dictionary<string, string> { ["channel_order"] = "BGR" },
+        };
+        using var rgb = torch.tensor(new float[] { 0.9f, 0.5f, 0.25f }).view(1, 3, 1, 1).expand(2, 3, 2, 2).contiguous(); // R, G, B
+
+        using var y = Transforms.Pretrained(metadata, inputSize: 3).Apply(rgb, new Random(0));
+
+        y.shape.Should().Equal(2, 3, 3, 3); // a constant image stays constant through the resize
+        y[0, .., 1, 1].data<float>().ToArray().Should().Equal(new[] { (0.25f - 0.1f) * 255, (0.5f - 0.2f) * 255, (0.9f - 0.3f) * 255 },
+            (a, b) => Math.Abs(a - b) < 1e-4);
+    }
+
+    [Fact]
+    public void Pretrained_MeanImageWithOtherChannelCount_ThrowsNamingTheShape()
+    {
+        using var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 3, NumClasses = 2 });
+        using var mean = torch.zeros(1, 1, 8, 8);
+
+        var act = () => Transforms.Pretrained(model.Metadata, 4, mean);
+
+        act.Should().Throw<ArgumentException>().WithMessage("*1×3×H×W*[1, 1, 8, 8]*");
+    }
 }

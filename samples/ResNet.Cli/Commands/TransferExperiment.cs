@@ -1,0 +1,274 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using ResNetSharp.Training;
+using Spectre.Console;
+
+namespace ResNetSharp.Cli.Commands;
+
+/// <summary>
+/// <c>resnet experiment transfer</c>: ML.NET's ImageNet ResNet-18 (imported from ONNX) on Fashion-MNIST as (a) a
+/// linear probe (backbone frozen, new 10-class head), (b) a short fine-tune of the whole network with per-stage learning
+/// rates, (c) the same architecture trained from scratch with the same budget, data and preprocessing. All three go
+/// through <see cref="Trainer"/>; results.json and results.md are written.
+/// </summary>
+/// <remarks>
+/// Grey images are repeated to three identical channels and then get the backbone's own preprocessing (resize, BGR,
+/// 0 … 255 scale, ML.NET's per-pixel mean image). This is exact: a grey image decoded as RGB is exactly that.
+/// <c>AdaptInputChannels(1)</c> is not: summing the RGB kernels is exact only when every channel has the same mean, and
+/// here the mean differs by channel (B 103, G 116, R 123 on average, per pixel in the mean image), so the summed stem
+/// would lose the term Σ_c W_c ∗ (mean_c − mean) that the RGB model sees.
+/// </remarks>
+internal static class TransferExperiment
+{
+    // Defaults: the budget of docs/transfer.md, sized for a shared 2-core CPU (about 15 minutes in all); every one can be
+    // overridden on the command line. One rate for all three runs (the probe's and the fine-tune's head, the scratch
+    // model): 0.01. The imported CNTK features are large, and at 0.1 the probe's training loss rose to 38–56 in its first
+    // epoch (1,000 and 5,000 images), against 2.4–3.1 at 0.01.
+    private const int DefaultEpochs = 2;
+    private const int DefaultBatch = 64;
+    private const int DefaultInputSize = 64;
+    private const int DefaultSubset = 5000;
+    private const int DefaultTestSubset = 2000;
+    private const double DefaultLearningRate = 0.01;
+
+    /// <summary>Fine-tuning: each stage's rate is this × the next stage's, from the head (1) down (timm/BEiT-style layer decay).</summary>
+    private const double LayerDecay = 0.5;
+
+    /// <summary><c>resnet experiment transfer</c>: linear probe, fine-tune and from-scratch runs of ML.NET's pretrained ResNet-18 on Fashion-MNIST.</summary>
+    public static Command Create()
+    {
+        var recipe = new RecipeOptions(epochs: DefaultEpochs, schedule: "cosine", weightDecay: 1e-4, nesterov: false);
+        var output = new Option<string>("--out") { Description = "Output folder for results.json and results.md.", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per epoch (with the run's name) instead of progress bars." };
+        var command = new Command("transfer",
+            "ML.NET's ImageNet ResNet-18 on Fashion-MNIST as a linear probe, a fine-tune and the same network from scratch " +
+            $"(defaults --subset {DefaultSubset} --test-subset {DefaultTestSubset} --epochs {DefaultEpochs} --batch {DefaultBatch} --input-size {DefaultInputSize} --schedule cosine --lr {DefaultLearningRate}).")
+        {
+            output, json,
+        };
+        foreach (var o in recipe.All)
+        {
+            command.Options.Add(o);
+        }
+
+        command.SetAction(parse => Cli.Guard(() => Run(parse, recipe, parse.GetValue(output)!, parse.GetValue(json))));
+        return command;
+    }
+
+    public static int Run(ParseResult parse, RecipeOptions recipe, string dir, bool asJson)
+    {
+        int epochs = Given(parse, recipe.Epochs) ? parse.GetValue(recipe.Epochs) : DefaultEpochs;
+        int inputSize = parse.GetValue(recipe.InputSize) ?? DefaultInputSize;
+        int subset = parse.GetValue(recipe.Subset) ?? DefaultSubset;
+        int testSubset = parse.GetValue(recipe.TestSubset) ?? Math.Min(subset, DefaultTestSubset);
+        var schedule = LearningRateSchedule.Parse(Given(parse, recipe.Schedule) ? parse.GetValue(recipe.Schedule)! : "cosine");
+        double lr = parse.GetValue(recipe.Lr) ?? DefaultLearningRate;
+        int batch = Given(parse, recipe.Batch) ? parse.GetValue(recipe.Batch) : DefaultBatch;
+        int seed = parse.GetValue(recipe.Seed);
+        if (inputSize < 32)
+        {
+            throw new ArgumentException($"--input-size must be ≥ 32 for the ImageNet backbone (it downsamples 32×), got {inputSize}.");
+        }
+
+        recipe.ApplyThreads(parse);
+        var (grey, greyTest, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, subset, testSubset, inputSize, 1);
+        if (grey.Channels != 1)
+        {
+            throw new ArgumentException($"experiment transfer repeats grey images to RGB; {datasetName} has {grey.Channels} channels (use --grey for image folders).");
+        }
+
+        // The backbone first: a missing model file fails before any training.
+        using var backbone = PretrainedBackbones.MlNetResNet18();
+        var train = grey.RepeatChannels(3);
+        var test = greyTest.RepeatChannels(3);
+        var classNames = train.ClassNames;
+        using var meanImage = PretrainedBackbones.MlNetResNet18MeanImage();
+        var backboneMetadata = backbone.Metadata;
+        var testTransform = Transforms.Pretrained(backboneMetadata, inputSize, meanImage);
+        var trainTransform = Transforms.Compose(Transforms.RandomHorizontalFlip(), testTransform);
+        var baseOptions = new TrainerOptions
+        {
+            Epochs = epochs,
+            BatchSize = batch,
+            Sgd = new SgdOptions { LearningRate = lr, WeightDecay = parse.GetValue(recipe.WeightDecay), Nesterov = parse.GetValue(recipe.Nesterov) },
+            Schedule = schedule,
+            LabelSmoothing = parse.GetValue(recipe.LabelSmoothing),
+            Seed = seed,
+            Mean = backboneMetadata.Mean,
+            Std = backboneMetadata.Std,
+            TrainTransform = trainTransform,
+            TestTransform = testTransform,
+            DatasetName = datasetName,
+        };
+
+        int stages = backbone.Table.Layers.Count;
+        var fineTuneScales = new Dictionary<string, double>(StringComparer.Ordinal) { ["fc"] = 1.0 };
+        for (int s = stages; s >= 1; s--)
+        {
+            fineTuneScales[$"layer{s}"] = Math.Pow(LayerDecay, stages - s + 1);
+        }
+
+        fineTuneScales["stem"] = fineTuneScales["layer1"];
+        var runs = new List<TransferRun>();
+        bool cancelled = false;
+        foreach (string mode in new[] { "probe", "finetune", "scratch" })
+        {
+            TrainCommand.torch_seed(seed);
+            ResNet model;
+            TrainerOptions options;
+            string description;
+            if (mode == "scratch")
+            {
+                // The same architecture from its metadata, freshly initialised (torchvision's ResNet init).
+                model = backboneMetadata.CreateModel();
+                model.ResetClassifier(classNames.Count, classNames);
+                options = baseOptions;
+                description = $"same architecture, random init, all parameters trained at lr {Fmt(lr)}";
+            }
+            else
+            {
+                model = mode == "probe" ? backbone : PretrainedBackbones.MlNetResNet18();
+                model.ResetClassifier(classNames.Count, classNames);
+                if (mode == "probe")
+                {
+                    model.FreezeStages(stages + 1);
+                    options = baseOptions;
+                    description = $"backbone frozen (FreezeStages({stages + 1}): weights and BatchNorm statistics), new fc trained at lr {Fmt(lr)}";
+                }
+                else
+                {
+                    model.Unfreeze();
+                    options = baseOptions with { Sgd = baseOptions.Sgd with { LearningRateScales = fineTuneScales } };
+                    description = "whole network; per-part lr " +
+                                  string.Join(", ", model.ParameterGroups().Select(g => $"{g.Name} {Fmt(lr * fineTuneScales[g.Name])}"));
+                }
+            }
+
+            try
+            {
+                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                var wall = Stopwatch.StartNew();
+                var result = TrainCommand.Run(model, train, test, options, asJson, $"{mode} ({model.ModelName}) on {datasetName}", mode);
+                wall.Stop();
+                double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+                long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+                runs.Add(new TransferRun(mode, description, trainable, ModelInspector.CountParameters(model), wall.Elapsed.TotalSeconds, cpuSeconds, result.History));
+                if (result.Cancelled)
+                {
+                    cancelled = true;
+                    break;
+                }
+            }
+            finally
+            {
+                if (!ReferenceEquals(model, backbone))
+                {
+                    model.Dispose();
+                }
+            }
+        }
+
+        var report = Report(runs, baseOptions, backbone, datasetName, train.Count, test.Count, inputSize, cancelled);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
+        File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
+        if (!asJson)
+        {
+            AnsiConsole.Write(new Markup(Markup.Escape(Markdown(report))));
+        }
+
+        return cancelled ? TrainCommand.Interrupted : 0;
+    }
+
+    internal sealed record TransferRun(string Mode, string Description, long TrainableParameters, long Parameters, double WallSeconds, double CpuSeconds, IReadOnlyList<EpochMetrics> History);
+
+    private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
+    private static string Fmt(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static object Report(List<TransferRun> runs, TrainerOptions o, ResNet backbone, string dataset, int trainCount, int testCount, int inputSize, bool cancelled)
+    {
+        var m = backbone.Metadata;
+        return new
+        {
+            experiment = "transfer",
+            backbone = new
+            {
+                name = backbone.ModelName,
+                source = m.Extra is { } e && e.TryGetValue("source", out var src) ? src : "ML.NET ResNet-18",
+                table = $"[{string.Join(", ", backbone.Table.Layers)}] basic blocks",
+                preprocessing = $"grey repeated to 3 channels; bilinear resize 28 → {inputSize}; ×255, RGB → {(m.Extra?.GetValueOrDefault("channel_order") ?? "RGB")}, " +
+                                "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size; no std division",
+            },
+            command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+            dataset,
+            trainImages = trainCount,
+            testImages = testCount,
+            inputSize,
+            epochs = o.Epochs,
+            batch = o.BatchSize,
+            recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}, " +
+                     $"{o.Schedule} per iteration, random horizontal flip, evaluation after every epoch",
+            seed = o.Seed,
+            machine = new { cpu = DegradationExperiment.CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp },
+            complete = !cancelled,
+            runs = runs.Select(r => new
+            {
+                mode = r.Mode,
+                description = r.Description,
+                trainableParameters = r.TrainableParameters,
+                parameters = r.Parameters,
+                epochsRun = r.History.Count,
+                finalTestTop1 = r.History.Count > 0 ? r.History[^1].TestTop1 : null,
+                bestTestTop1 = r.History.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1).DefaultIfEmpty(null).Max(),
+                finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
+                wallMinutes = r.WallSeconds / 60,
+                cpuMinutes = r.CpuSeconds / 60,
+                history = r.History,
+            }).ToList(),
+        };
+    }
+
+    private static string Markdown(object report)
+    {
+        using var doc = JsonDocument.Parse(JsonSerializer.Serialize(report, Cli.Json));
+        var root = doc.RootElement;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Transfer learning on {root.GetProperty("dataset").GetString()} with {root.GetProperty("backbone").GetProperty("source").GetString()}: " +
+            $"{root.GetProperty("trainImages").GetInt32():N0} training / {root.GetProperty("testImages").GetInt32():N0} test images, " +
+            $"{root.GetProperty("inputSize").GetInt32()}×{root.GetProperty("inputSize").GetInt32()} input, {root.GetProperty("epochs").GetInt32()} epoch(s), " +
+            $"batch {root.GetProperty("batch").GetInt32()}, {root.GetProperty("recipe").GetString()}.");
+        sb.AppendLine();
+        sb.AppendLine("| run | what is trained | trainable parameters | test top-1 % (final) | best epoch top-1 % | wall minutes | CPU minutes |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        foreach (var r in root.GetProperty("runs").EnumerateArray())
+        {
+            static string Pct(JsonElement e, string key) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? (100 * v.GetDouble()).ToString("F2", CultureInfo.InvariantCulture) : "–";
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.GetProperty("mode").GetString()} | {r.GetProperty("description").GetString()} | {r.GetProperty("trainableParameters").GetInt64():N0} | " +
+                $"{Pct(r, "finalTestTop1")} | {Pct(r, "bestTestTop1")} | {r.GetProperty("wallMinutes").GetDouble():F2} | {r.GetProperty("cpuMinutes").GetDouble():F2} |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Preprocessing: {root.GetProperty("backbone").GetProperty("preprocessing").GetString()}.");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{root.GetProperty("command").GetString()}`; machine: {root.GetProperty("machine").GetProperty("cpu").GetString()}, " +
+                                                    $"{root.GetProperty("machine").GetProperty("logicalCores").GetInt32()} logical cores, " +
+                                                    $"{root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32()} intra-op threads.");
+        if (!root.GetProperty("complete").GetBoolean())
+        {
+            sb.AppendLine();
+            sb.AppendLine("Interrupted: the table holds the runs that finished or were stopped.");
+        }
+
+        return sb.ToString();
+    }
+}
