@@ -32,11 +32,15 @@ internal static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
         var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForInference())." };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
-        var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step)." };
+        var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations per configuration.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
-        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw, nhwc or blocked (oneDNN).", DefaultValueFactory = _ => "auto" };
+        var layout = new Option<string>("--layout")
+        {
+            Description = "Activation layout: optimised mode auto, nchw, nhwc or blocked (oneDNN); training step auto, nchw or nhwc (ResNet.TrainingLayout).",
+            DefaultValueFactory = _ => "auto",
+        };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
         var microBatch = new Option<int?>("--micro-batch-mib")
@@ -291,6 +295,14 @@ internal static class BenchCommand
                 break;
             case "train":
                 model.train();
+                model.TrainingLayout = s.Layout switch
+                {
+                    ActivationLayout.ChannelsFirst => TrainingLayout.ChannelsFirst,
+                    ActivationLayout.ChannelsLast => TrainingLayout.ChannelsLast,
+                    ActivationLayout.Auto => TrainingLayout.Auto,
+                    _ => throw new ArgumentException("--layout blocked is an inference layout; a training step runs auto, nchw or nhwc."),
+                };
+                usedLayout = model.ResolvedTrainingLayout == TrainingLayout.ChannelsLast ? "nhwc" : "nchw";
                 var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
                 // Random labels, fixed for the run, are fine for timing.
                 var labels = torch.randint(model.NumClasses, new long[] { batch }, device: dev);
