@@ -263,6 +263,45 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = torch.NewDisposeScope();
+        bool channelsLast = UsesChannelsLast(input);
+        Tensor y = RunFeatures(channelsLast ? Layers.ToChannelsLast(input) : input);
+        return (channelsLast ? y.contiguous() : y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The layout of the activations in forward passes that record gradients (see <see cref="ResNetSharp.TrainingLayout"/>);
+    /// passes under <c>no_grad</c> or inference mode always run channels-first. Default <see cref="TrainingLayout.Auto"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to a value outside the enum.</exception>
+    public TrainingLayout TrainingLayout
+    {
+        get => trainingLayout;
+        set => trainingLayout = Enum.IsDefined(value) ? value
+            : throw new ArgumentException($"{ModelName}: unknown training layout {(int)value}; expected Auto, ChannelsFirst or ChannelsLast.", nameof(value));
+    }
+
+    private TrainingLayout trainingLayout;
+
+    /// <summary>
+    /// The layout <see cref="TrainingLayout"/> resolves to for this model's parameters (device and dtype):
+    /// <see cref="TrainingLayout.Auto"/> becomes channels-last for float32 basic-block networks on the CPU, channels-first otherwise.
+    /// </summary>
+    public TrainingLayout ResolvedTrainingLayout => trainingLayout switch
+    {
+        TrainingLayout.Auto => Table.Block == BlockKind.Basic && conv1.weight.device_type == DeviceType.CPU && conv1.weight.dtype == ScalarType.Float32
+            ? TrainingLayout.ChannelsLast
+            : TrainingLayout.ChannelsFirst,
+        var explicitLayout => explicitLayout,
+    };
+
+    /// <summary>True when this forward pass runs channels-last: gradients are recorded and the layout resolves to it.</summary>
+    private bool UsesChannelsLast(Tensor input) =>
+        ResolvedTrainingLayout == TrainingLayout.ChannelsLast && torch.is_grad_enabled() && !torch.is_inference_mode_enabled() && input.dim() == 4;
+
+    /// <summary>Stem, stages and (pre-activation) the final norm, in whatever layout the input is in.</summary>
+    private Tensor RunFeatures(Tensor input)
+    {
+        using var scope = torch.NewDisposeScope();
         Tensor y = ForwardStem(input);
         y = RunStages(y, 0, stages.Count);
         return FinishFeatures(y).MoveToOuterDisposeScope();
@@ -292,7 +331,8 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
         using var scope = torch.NewDisposeScope();
         var maps = new List<FeatureMap>();
-        var y = conv1.call(input);
+        bool channelsLast = UsesChannelsLast(input);
+        var y = conv1.call(channelsLast ? Layers.ToChannelsLast(input) : input);
         if (bn1 is not null)
         {
             y = bn1.call(y).relu_();
@@ -300,7 +340,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
         if (wanted.Contains(0))
         {
-            maps.Add(new FeatureMap(featureInfo[0], y.alias()));
+            maps.Add(new FeatureMap(featureInfo[0], channelsLast ? y.contiguous() : y.alias()));
         }
 
         if (maxpool is not null)
@@ -319,7 +359,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
             if (wanted.Contains(s + 1))
             {
-                maps.Add(new FeatureMap(featureInfo[s + 1], y.alias()));
+                maps.Add(new FeatureMap(featureInfo[s + 1], channelsLast ? y.contiguous() : y.alias()));
             }
         }
 
@@ -354,8 +394,10 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W with H, W ≥ <see cref="MinInputSize"/>.</exception>
     public override Tensor forward(Tensor input)
     {
+        CheckInput(input);
         using var scope = torch.NewDisposeScope();
-        var features = ForwardFeatures(input);
+        // The pooled head gives an N×classes tensor in either layout, so channels-last features need no copy back.
+        var features = RunFeatures(UsesChannelsLast(input) ? Layers.ToChannelsLast(input) : input);
         var logits = ForwardHead(features);
         return logits.MoveToOuterDisposeScope();
     }

@@ -28,14 +28,19 @@ internal static class BenchCommand
         var name = new Argument<string>("name") { Description = "A registered model name (see 'resnet list')." };
         var batch = new Option<string>("--batch") { Description = "Comma-separated batch sizes.", DefaultValueFactory = _ => "1,16" };
         var input = new Option<int>("--input") { Description = "Input height and width.", DefaultValueFactory = _ => 224 };
+        var inChannels = new Option<int?>("--in-channels") { Description = "Input channels of the model (default: the model's, 3; e.g. 1 for Fashion-MNIST)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
         var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForInference())." };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
-        var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step)." };
+        var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations per configuration.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
-        var layout = new Option<string>("--layout") { Description = "Optimised mode's activation layout: auto, nchw, nhwc or blocked (oneDNN).", DefaultValueFactory = _ => "auto" };
+        var layout = new Option<string>("--layout")
+        {
+            Description = "Activation layout: optimised mode auto, nchw, nhwc or blocked (oneDNN); training step auto, nchw or nhwc (ResNet.TrainingLayout).",
+            DefaultValueFactory = _ => "auto",
+        };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
         var microBatch = new Option<int?>("--micro-batch-mib")
@@ -47,7 +52,7 @@ internal static class BenchCommand
         var child = new Option<string?>("--child-mode") { Hidden = true };
         var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, threads, optimized, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
+            name, batch, input, inChannels, threads, optimized, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -74,7 +79,13 @@ internal static class BenchCommand
                 throw new ArgumentException($"--micro-batch-mib must be ≥ 0 (0 never splits a batch), got {microMiB}.");
             }
 
-            var settings = new Settings(model, size, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune),
+            int? channels = parse.GetValue(inChannels);
+            if (channels is < 1)
+            {
+                throw new ArgumentException($"--in-channels must be ≥ 1, got {channels}.");
+            }
+
+            var settings = new Settings(model, size, channels, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune),
                 ParseLayout(layoutName), microMiB);
             if (parse.GetValue(child) is { } childMode)
             {
@@ -150,7 +161,7 @@ internal static class BenchCommand
 
     private static readonly JsonSerializerOptions CompactJson = new(Cli.Json) { WriteIndented = false };
 
-    private sealed record Settings(string Model, int Size, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout, int? MicroBatchMiB);
+    private sealed record Settings(string Model, int Size, int? InChannels, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout, int? MicroBatchMiB);
 
     /// <summary>2 × the multiply-adds of one image's forward pass (convs and classifier), as 'resnet summary' counts them.</summary>
     private static double ForwardGflopsPerImage(string model, int size)
@@ -213,6 +224,12 @@ internal static class BenchCommand
             psi.ArgumentList.Add(a);
         }
 
+        if (s.InChannels is { } c)
+        {
+            psi.ArgumentList.Add("--in-channels");
+            psi.ArgumentList.Add(c.ToString());
+        }
+
         if (s.Threads is { } t)
         {
             psi.ArgumentList.Add("--threads");
@@ -252,7 +269,7 @@ internal static class BenchCommand
         }
 
         var dev = TorchDevices.Resolve(s.Device);
-        using var model = ResNetFactory.Create(s.Model, new ResNetOptions { Device = dev });
+        using var model = ResNetFactory.Create(s.Model, new ResNetOptions { Device = dev, InChannels = s.InChannels ?? 3 });
         using var x = torch.randn(new long[] { batch, model.Options.InChannels, s.Size, s.Size }, device: dev);
         Action step;
         IDisposable? owned = null;
@@ -278,6 +295,14 @@ internal static class BenchCommand
                 break;
             case "train":
                 model.train();
+                model.TrainingLayout = s.Layout switch
+                {
+                    ActivationLayout.ChannelsFirst => TrainingLayout.ChannelsFirst,
+                    ActivationLayout.ChannelsLast => TrainingLayout.ChannelsLast,
+                    ActivationLayout.Auto => TrainingLayout.Auto,
+                    _ => throw new ArgumentException("--layout blocked is an inference layout; a training step runs auto, nchw or nhwc."),
+                };
+                usedLayout = model.ResolvedTrainingLayout == TrainingLayout.ChannelsLast ? "nhwc" : "nchw";
                 var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
                 // Random labels, fixed for the run, are fine for timing.
                 var labels = torch.randint(model.NumClasses, new long[] { batch }, device: dev);

@@ -41,15 +41,64 @@ internal static class Layers
     /// </summary>
     public static Tensor Apply(Conv2d conv, Tensor input)
     {
+        bool pointwise = conv.kernel_size.All(k => k == 1);
         var stride = conv.stride;
-        if (stride.Length == 2 && (stride[0] > 1 || stride[1] > 1) && conv.kernel_size.All(k => k == 1) &&
+        if (pointwise && stride.Length == 2 && (stride[0] > 1 || stride[1] > 1) &&
             (conv.padding ?? new long[] { 0, 0 }).All(p => p == 0) && torch.is_grad_enabled() && (input.requires_grad || conv.weight.requires_grad))
         {
             using var sub = input[.., .., TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
-            return nn.functional.conv2d(sub, conv.weight, conv.bias, strides: new long[] { 1, 1 }, groups: conv.groups);
+            using var dense = IsChannelsLast(input) ? sub.contiguous() : sub.alias();
+            return nn.functional.conv2d(dense, conv.weight, conv.bias, strides: new long[] { 1, 1 }, groups: conv.groups);
+        }
+
+        if (pointwise && IsChannelsLast(input))
+        {
+            // libtorch 2.10's channels-last 1×1 kernels are wrong (≥ 512 outputs) or die of SIGFPE on some AVX-512 CPUs.
+            using var dense = input.contiguous();
+            return conv.call(dense);
         }
 
         return conv.call(input);
+    }
+
+    /// <summary>
+    /// True for a 4-D tensor laid out channels-last: NHWC memory, strides (H·W·C, 1, W·C, C) (any stride for a
+    /// dimension of size 1, so a one-channel contiguous image counts too), what
+    /// <see cref="ToChannelsLast"/> makes and convolutions, BatchNorm and element-wise ops carry on.
+    /// </summary>
+    public static bool IsChannelsLast(Tensor x)
+    {
+        if (x.dim() != 4)
+        {
+            return false;
+        }
+
+        // A dimension of size 1 can have any stride without changing the layout.
+        long[] shape = x.shape, strides = x.stride(), expected = ChannelsLastStrides(shape);
+        return Enumerable.Range(0, 4).All(d => shape[d] == 1 || strides[d] == expected[d]);
+    }
+
+    /// <summary>
+    /// The same N×C×H×W values in channels-last memory (TorchSharp does not bind <c>memory_format</c>), differentiable;
+    /// the input itself (an alias) when its strides already are exactly those. The strides are set explicitly rather than by
+    /// permuting, because a permute-and-copy of a one-channel image is a no-op that leaves its NCHW strides, and libtorch
+    /// then runs the whole network NCHW.
+    /// </summary>
+    public static Tensor ToChannelsLast(Tensor x)
+    {
+        if (x.stride().SequenceEqual(ChannelsLastStrides(x.shape)))
+        {
+            return x.alias();
+        }
+
+        var y = torch.empty_strided(x.shape, ChannelsLastStrides(x.shape), x.dtype, x.device);
+        return y.copy_(x);
+    }
+
+    private static long[] ChannelsLastStrides(long[] shape)
+    {
+        long c = shape[1], h = shape[2], w = shape[3];
+        return new[] { h * w * c, 1, w * c, c };
     }
 
     /// <summary>

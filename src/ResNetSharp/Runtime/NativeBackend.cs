@@ -25,7 +25,9 @@ public static class NativeBackend
 
     /// <summary>
     /// Makes sure the native backend is loaded; called by every model and block constructor, so a user never
-    /// meets TorchSharp's raw <see cref="TypeInitializationException"/>.
+    /// meets TorchSharp's raw <see cref="TypeInitializationException"/>. On a CPU that NNPACK does not support it also
+    /// turns NNPACK off in libtorch, which would otherwise print "Could not initialize NNPACK! Reason: Unsupported
+    /// hardware." on every small convolution; nothing else is silenced.
     /// </summary>
     /// <exception cref="NativeBackendException">The native library could not be loaded; the message says why and what to do.</exception>
     public static void EnsureLoaded()
@@ -46,6 +48,7 @@ public static class NativeBackend
             {
                 // Touching any torch API runs TorchSharp's static initialiser, which loads libLibTorchSharp.
                 using var probe = torch.zeros(1);
+                NnpackGuard.Apply();
                 loaded = true;
             }
             catch (Exception ex) when (ex is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or NotSupportedException)
