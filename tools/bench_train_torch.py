@@ -27,44 +27,9 @@ import time
 
 
 def cifar_resnet(depth, in_channels, num_classes=10):
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class OptionA(nn.Module):
-        def __init__(self, extra):
-            super().__init__()
-            self.extra = extra
-
-        def forward(self, x):
-            return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))
-
-    class Block(nn.Module):
-        def __init__(self, inp, out, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(out)
-            self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(out)
-            self.shortcut = OptionA(out - inp) if stride != 1 or inp != out else nn.Identity()
-
-        def forward(self, x):
-            y = F.relu(self.bn1(self.conv1(x)))
-            y = self.bn2(self.conv2(y))
-            return F.relu(y + self.shortcut(x))
-
-    n = (depth - 2) // 6
-    layers = [nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
-    inp = 16
-    for i, width in enumerate((16, 32, 64)):
-        for b in range(n):
-            layers.append(Block(inp, width, 2 if i > 0 and b == 0 else 1))
-            inp = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
-    model = nn.Sequential(*layers)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    return model
+    """The paper's CIFAR ResNet (option A shortcuts), from the one PyTorch definition the fixtures also use."""
+    from torch_cifar_resnet import CifarNet
+    return CifarNet(n=(depth - 2) // 6, in_channels=in_channels, classes=num_classes)
 
 
 def build(name, in_channels):

@@ -20,6 +20,7 @@ from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_torchvision import write_safetensors  # noqa: E402
+from torch_cifar_resnet import CifarNet  # noqa: E402
 
 
 def randomised(make, seed):
@@ -103,57 +104,12 @@ def torchvision_dilated(out):
     save_io(os.path.join(out, name + "_io.safetensors"), x, y, model="dilated bottleneck [1,1,2,2] 1x16")
 
 
-class OptionA(nn.Module):
-    """The paper's option A: subsample by 2 and append zero channels."""
-
-    def __init__(self, extra):
-        super().__init__()
-        self.extra = extra
-
-    def forward(self, x):
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))
-
-
-class CifarBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = OptionA(cout - cin) if stride != 1 or cin != cout else nn.Identity()
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
-
-
-class CifarNet(nn.Module):
-    """The paper's CIFAR ResNet (6n+2, option A), written by hand, n = 2 (ResNet-14)."""
-
-    def __init__(self, n=2, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for width, stride in ((16, 1), (32, 2), (64, 2)):
-            for b in range(n):
-                layers.append(CifarBlock(cin, width, stride if b == 0 else 1))
-                cin = width
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        y = self.layers(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
-
-
 def cifar_option_a(out):
     """A hand-written CIFAR ResNet with option-A shortcuts (Slice + Pad in the graph), opset 13."""
     name = "cifar_option_a"
     if os.path.exists(os.path.join(out, name + ".onnx")):
         return
-    model = randomised(CifarNet, 3201)
+    model = randomised(lambda: CifarNet(n=2), 3201)
     torch.manual_seed(3202)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
