@@ -11,11 +11,19 @@ namespace ResNetSharp.Tests;
 /// <summary>The <c>resnet</c> command's contract, run as a real process.</summary>
 public class CliTests
 {
-    internal static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    internal static (int ExitCode, string Stdout, string Stderr) Run(params string[] args) => RunWith(null, args);
+
+    /// <summary>Runs the CLI with extra environment variables for the child process only.</summary>
+    internal static (int ExitCode, string Stdout, string Stderr) RunWith(System.Collections.Generic.IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
         File.Exists(dll).Should().BeTrue("the CLI is built next to the tests");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in environment ?? new System.Collections.Generic.Dictionary<string, string>())
+        {
+            psi.Environment[key] = value;
+        }
+
         psi.ArgumentList.Add(dll);
         foreach (string a in args)
         {

@@ -15,6 +15,7 @@ internal static class CamCommand
         var weights = ClassifierLoading.WeightsOption();
         var model = ClassifierLoading.ModelOption();
         var classes = ClassifierLoading.ClassesOption();
+        var sha256 = ClassifierLoading.Sha256Option();
         var cls = new Option<string?>("--class") { Description = "Class to explain: a class name or an index (default: the predicted class)." };
         var layer = new Option<int?>("--layer") { Description = "Feature map for Grad-CAM: 0 = stem, 1 … N = layer1 … layerN (implies --method gradcam)." };
         var method = new Option<string?>("--method") { Description = "cam (last layer, Zhou et al. 2016) or gradcam (any layer, Selvaraju et al. 2017). Default cam, or gradcam with --layer." };
@@ -22,7 +23,7 @@ internal static class CamCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("cam", "Write a class activation map (CAM or Grad-CAM) of an image as a heat-map overlay PNG.")
         {
-            image, weights, model, classes, cls, layer, method, output, json,
+            image, weights, sha256, model, classes, cls, layer, method, output, json,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -39,7 +40,7 @@ internal static class CamCommand
                 throw new ArgumentException("CAM uses the last feature map; --layer needs --method gradcam.");
             }
 
-            using var classifier = ClassifierLoading.Load(parse.GetValue(weights), parse.GetValue(model), parse.GetValue(classes));
+            using var classifier = ClassifierLoading.Load(parse.GetValue(weights), parse.GetValue(model), parse.GetValue(classes), parse.GetValue(sha256));
             string path = parse.GetValue(image)!;
             var decoded = classifier.Decode(path);
             int? classIndex = parse.GetValue(cls) is { } c ? classifier.ClassIndex(c) : null;

@@ -19,12 +19,13 @@ internal static class PredictCommand
         var weights = ClassifierLoading.WeightsOption();
         var model = ClassifierLoading.ModelOption();
         var classes = ClassifierLoading.ClassesOption();
+        var sha256 = ClassifierLoading.Sha256Option();
         var top = new Option<int>("--top") { Description = "Classes shown per image.", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var cam = new Option<string?>("--cam") { Description = "Also write a CAM heat-map overlay of the top class to this PNG (one image only)." };
         var command = new Command("predict", "Classify images: decode, torchvision's eval transform, the fast inference path, top-k.")
         {
-            images, weights, model, classes, top, json, cam,
+            images, weights, sha256, model, classes, top, json, cam,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -41,7 +42,7 @@ internal static class PredictCommand
                 throw new ArgumentException($"--cam writes one overlay: give one image, not {paths.Length}.");
             }
 
-            using var classifier = ClassifierLoading.Load(parse.GetValue(weights), parse.GetValue(model), parse.GetValue(classes));
+            using var classifier = ClassifierLoading.Load(parse.GetValue(weights), parse.GetValue(model), parse.GetValue(classes), parse.GetValue(sha256));
             var predictions = classifier.ClassifyMany(paths, k);
             if (camPath is not null)
             {
@@ -96,9 +97,12 @@ internal static class ClassifierLoading
 {
     public static Option<string?> WeightsOption() => new("--weights")
     {
-        Description = "Weight file: safetensors saved by ResNetSharp (architecture, preprocessing and class names come with it), " +
-                      "or any safetensors/TorchSharp file together with --model.",
+        Description = "Weights: a safetensors file saved by ResNetSharp (architecture, preprocessing and class names come with it), " +
+                      "any safetensors/.pth/TorchSharp file together with --model, a registered name (see 'resnet pretrained list', e.g. " +
+                      "resnet50.imagenet1k_v2), or an http(s)/file URL with --sha256; names and URLs are downloaded into the cache once.",
     };
+
+    public static Option<string?> Sha256Option() => new("--sha256") { Description = "SHA-256 of the --weights URL (full, or at least its first 8 hex digits)." };
 
     public static Option<string?> ModelOption() => new("--model")
     {
@@ -108,27 +112,53 @@ internal static class ClassifierLoading
     public static Option<int?> ClassesOption() => new("--classes") { Description = "Classifier outputs with --model (default: the model's)." };
 
     /// <summary>
-    /// Turns the <c>--weights</c> value into a local file. Today: a path that must exist. The one place where a URL or a
-    /// registry name will be resolved (downloaded into the cache) once the weights registry lands.
+    /// Turns the <c>--weights</c> value into a local file: an existing path as it is; a URL or a registered name through
+    /// <see cref="WeightsSource.Resolve"/> (downloaded into the cache once, hash-checked, progress on stderr).
     /// </summary>
-    public static string ResolveWeights(string spec)
+    public static ResolvedWeights ResolveWeights(string spec, string? sha256)
     {
-        if (!File.Exists(spec))
+        if (File.Exists(spec))
         {
-            throw new FileNotFoundException($"Weight file '{spec}' does not exist.", spec);
+            return WeightsSource.Resolve(spec, sha256);
         }
 
-        return spec;
+        // On Unix an absolute path also parses as a file URI: only a spelled-out scheme makes a URL.
+        bool isUrl = spec.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(spec, UriKind.Absolute, out var url) && url.Scheme is "https" or "http" or "file";
+        if (!isUrl && !WeightsRegistry.TryGet(spec, out _))
+        {
+            throw new FileNotFoundException(
+                $"Weight file '{spec}' does not exist (nor is it an http(s)/file URL or a registered weights name: see 'resnet pretrained list').", spec);
+        }
+
+        return WeightsSource.Resolve(spec, sha256, progress: new PretrainedCommand.LineProgress());
     }
 
-    public static ImageClassifier Load(string? weights, string? model, int? classes)
+    public static ImageClassifier Load(string? weights, string? model, int? classes, string? sha256 = null)
     {
         if (weights is null && model is null)
         {
-            throw new ArgumentException("Give --weights FILE (and --model NAME when the file carries no ResNetSharp metadata), or --model NAME.");
+            throw new ArgumentException("Give --weights FILE|NAME|URL (and --model NAME when the file carries no ResNetSharp metadata), or --model NAME.");
         }
 
-        string? path = weights is null ? null : ResolveWeights(weights);
+        var resolved = weights is null ? null : ResolveWeights(weights, sha256);
+        string? path = resolved?.Path;
+        if (resolved?.Metadata is { } registered && model is null)
+        {
+            // Registered weights (torchvision's .pth files carry no metadata): the registry entry says what they are.
+            var pretrained = registered.CreateModel();
+            try
+            {
+                pretrained.LoadWeights(resolved.Path);
+                pretrained.eval();
+                return new ImageClassifier(pretrained, disposeModel: true);
+            }
+            catch
+            {
+                pretrained.Dispose();
+                throw;
+            }
+        }
+
         if (path is not null && model is null)
         {
             return ImageClassifier.FromWeights(path);

@@ -80,7 +80,7 @@ internal static class PretrainedCommand
     }
 
     /// <summary>Plain progress lines on stderr, at most one per 10 % (or per 10 MB when the size is unknown).</summary>
-    private sealed class LineProgress : IProgress<DownloadProgress>
+    internal sealed class LineProgress : IProgress<DownloadProgress>
     {
         private long lastStep = -1;
 

@@ -53,7 +53,8 @@ public static class WeightsSource
             return new ResolvedWeights(path, null);
         }
 
-        if (Uri.TryCreate(spec, UriKind.Absolute, out var url) && url.Scheme is "https" or "http" or "file")
+        // On Unix an absolute path also parses as a file URI: only a spelled-out scheme makes a URL.
+        if (spec.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(spec, UriKind.Absolute, out var url) && url.Scheme is "https" or "http" or "file")
         {
             if (sha256 is null)
             {

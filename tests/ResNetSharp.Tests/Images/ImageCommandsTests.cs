@@ -49,6 +49,34 @@ public class ImageCommandsTests
     }
 
     [Fact]
+    public void Predict_WeightsUrlWithSha256_DownloadsIntoTheCacheOnceAndGivesTheFilesAnswer()
+    {
+        var (weights, image, dir) = Files.Value;
+        string cache = Path.Combine(dir, "cache-" + Guid.NewGuid().ToString("N"));
+        string url = new Uri(weights).AbsoluteUri; // file:// — the same code path as https, without a network
+        string sha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(weights))).ToLowerInvariant();
+        var env = new System.Collections.Generic.Dictionary<string, string> { ["RESNETSHARP_CACHE"] = cache };
+
+        var (code, stdout, stderr) = CliTests.RunWith(env, "predict", image, "--weights", url, "--sha256", sha, "--top", "2", "--json");
+        code.Should().Be(0, stderr);
+        Directory.EnumerateFiles(cache, "*.safetensors", SearchOption.AllDirectories).Should().ContainSingle("the URL is fetched into the cache");
+        using var classifier = ImageClassifier.FromWeights(weights);
+        var expected = classifier.Classify(image, topK: 2);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            doc.RootElement.GetProperty("predictions")[0].GetProperty("top").EnumerateArray().Select(t => t.GetProperty("index").GetInt32())
+                .Should().Equal(expected.Top.Select(t => t.Index));
+        }
+
+        var (badCode, _, badErr) = CliTests.RunWith(env, "predict", image, "--weights", url, "--sha256", new string('0', 64));
+        badCode.Should().Be(1);
+        badErr.Should().Contain("SHA-256").And.Contain(sha[..8]);
+        var (noHash, _, noHashErr) = CliTests.RunWith(env, "predict", image, "--weights", url);
+        noHash.Should().Be(1);
+        noHashErr.Should().Contain("give its SHA-256");
+    }
+
+    [Fact]
     public void Cam_GradCamOnLayer1_WritesOverlayAndReportsTheMap()
     {
         var (weights, image, dir) = Files.Value;
