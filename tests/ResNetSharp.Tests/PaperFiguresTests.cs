@@ -5,7 +5,7 @@ using Xunit;
 namespace ResNetSharp.Tests;
 
 /// <summary>
-/// The paper's own numbers (REFERENCE.md §2), compared with what the built modules measure. The expected values
+/// The paper's own numbers (He et al. 2015, Table 1 and §3.3), compared with what the built modules measure. The expected values
 /// are typed from the paper and from torchvision's measurements, never derived from the stage table.
 /// </summary>
 public class PaperFiguresTests
@@ -71,7 +71,7 @@ public class PaperFiguresTests
         conv2[0].HasProjection.Should().BeTrue();
     }
 
-    // torchvision 0.14's parameter counts (REFERENCE.md §2), BN weight and bias included.
+    // torchvision 0.14's parameter counts (measured with torchvision 0.14 itself), BN weight and bias included.
     [Theory]
     [InlineData("resnet18", 11_689_512)]
     [InlineData("resnet34", 21_797_672)]

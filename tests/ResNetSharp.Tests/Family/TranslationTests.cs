@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace ResNetSharp.Tests.Family;
 
 /// <summary>
-/// Convolutional feature maps are translation-equivariant and the GAP classifier is nearly invariant (REFERENCE.md §5).
+/// Convolutional feature maps are translation-equivariant and the GAP classifier is nearly invariant (Lin et al. 2014, "Network in Network", on global average pooling).
 /// Shifts are made by cropping one wide random image at two offsets, so both crops are real content (no wrap-around).
 /// </summary>
 public class TranslationTests
