@@ -100,7 +100,7 @@ internal static class DegradationExperiment
                      $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}, {recipe.Schedule}, " +
                      "pad-4 random crop + horizontal flip, 28×28 input",
             seed = recipe.Seed,
-            machine = new { cpu = CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp },
+            machine = ExperimentReport.Machine(),
             complete = !cancelled,
             claim = new
             {
@@ -115,7 +115,7 @@ internal static class DegradationExperiment
                 epochsRun = r.History.Count,
                 finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
                 finalTestError = r.History.Count > 0 && r.History[^1].TestTop1 is { } t ? 1 - t : (double?)null,
-                bestTestTop1 = r.History.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1).DefaultIfEmpty(null).Max(),
+                bestTestTop1 = ExperimentReport.BestTestTop1(r.History),
                 trainMinutes = r.History.Sum(h => h.Seconds) / 60,
                 history = r.History,
             }).ToList(),
@@ -135,10 +135,9 @@ internal static class DegradationExperiment
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var m in root.GetProperty("models").EnumerateArray())
         {
-            static string Pct(JsonElement e, string key) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? (100 * v.GetDouble()).ToString("F2", CultureInfo.InvariantCulture) : "–";
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.GetProperty("name").GetString()} | {m.GetProperty("layers").GetInt32()} | {m.GetProperty("parameters").GetInt64():N0} | {Pct(m, "finalTrainError")} | " +
-                $"{Pct(m, "finalTestError")} | {Pct(m, "bestTestTop1")} | {m.GetProperty("trainMinutes").GetDouble():F1} |");
+                $"| {m.GetProperty("name").GetString()} | {m.GetProperty("layers").GetInt32()} | {m.GetProperty("parameters").GetInt64():N0} | {ExperimentReport.Percent(m, "finalTrainError")} | " +
+                $"{ExperimentReport.Percent(m, "finalTestError")} | {ExperimentReport.Percent(m, "bestTestTop1")} | {m.GetProperty("trainMinutes").GetDouble():F1} |");
         }
 
         var claim = root.GetProperty("claim");
@@ -150,17 +149,5 @@ internal static class DegradationExperiment
         sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{root.GetProperty("command").GetString()}`; machine: {root.GetProperty("machine").GetProperty("cpu").GetString()}, " +
                                                     $"{root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32()} intra-op threads.");
         return sb.ToString();
-    }
-
-    internal static string CpuName()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        }
-        catch (IOException)
-        {
-            return "unknown CPU";
-        }
     }
 }

@@ -217,7 +217,7 @@ internal static class TransferExperiment
             recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}, " +
                      $"{o.Schedule} per iteration, random horizontal flip, evaluation after every epoch",
             seed = o.Seed,
-            machine = new { cpu = DegradationExperiment.CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp },
+            machine = ExperimentReport.Machine(),
             complete = !cancelled,
             runs = runs.Select(r => new
             {
@@ -227,7 +227,7 @@ internal static class TransferExperiment
                 parameters = r.Parameters,
                 epochsRun = r.History.Count,
                 finalTestTop1 = r.History.Count > 0 ? r.History[^1].TestTop1 : null,
-                bestTestTop1 = r.History.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1).DefaultIfEmpty(null).Max(),
+                bestTestTop1 = ExperimentReport.BestTestTop1(r.History),
                 finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
                 wallMinutes = r.WallSeconds / 60,
                 cpuMinutes = r.CpuSeconds / 60,
@@ -251,10 +251,9 @@ internal static class TransferExperiment
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
         foreach (var r in root.GetProperty("runs").EnumerateArray())
         {
-            static string Pct(JsonElement e, string key) => e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? (100 * v.GetDouble()).ToString("F2", CultureInfo.InvariantCulture) : "–";
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| {r.GetProperty("mode").GetString()} | {r.GetProperty("description").GetString()} | {r.GetProperty("trainableParameters").GetInt64():N0} | " +
-                $"{Pct(r, "finalTestTop1")} | {Pct(r, "bestTestTop1")} | {r.GetProperty("wallMinutes").GetDouble():F2} | {r.GetProperty("cpuMinutes").GetDouble():F2} |");
+                $"{ExperimentReport.Percent(r, "finalTestTop1")} | {ExperimentReport.Percent(r, "bestTestTop1")} | {r.GetProperty("wallMinutes").GetDouble():F2} | {r.GetProperty("cpuMinutes").GetDouble():F2} |");
         }
 
         sb.AppendLine();

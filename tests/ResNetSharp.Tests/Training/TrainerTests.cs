@@ -241,48 +241,4 @@ public sealed class TrainerTests : IDisposable
         rss.Should().HaveCount(5);
         (rss[4] - rss[0]).Should().BeLessThan(rss[0] * 0.05);
     }
-
-    private sealed class FailingStream : Stream
-    {
-        private readonly Stream inner;
-        private readonly long failAfter;
-        private long written;
-
-        public FailingStream(Stream inner, long failAfter)
-        {
-            this.inner = inner;
-            this.failAfter = failAfter;
-        }
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => written;
-
-        public override long Position { get => written; set => throw new NotSupportedException(); }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            if (written + buffer.Length > failAfter)
-            {
-                throw new IOException("injected write failure");
-            }
-
-            inner.Write(buffer);
-            written += buffer.Length;
-        }
-    }
 }
