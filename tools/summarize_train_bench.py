@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Turns tools/bench_train.sh's JSON lines into a table: per configuration the median over rounds of each round's
-median step, images/s from it, and the ratio to PyTorch's fastest memory format at the same model and input size.
+median step, images/s from it, and the ratio to PyTorch's fastest configuration (memory format, with or without the malloc tuning) at the same
+model and input size.
 
     /usr/bin/python3 tools/summarize_train_bench.py bench-train.jsonl
 """
@@ -20,13 +21,15 @@ def main(path):
             continue
         r = json.loads(line)
         side = "PyTorch " + r["mode"].replace("torch-train-", "") if r["mode"].startswith("torch") else "ResNetSharp " + r["layout"]
+        if r.get("tunedAllocator"):
+            side += " + tuned malloc"
         rows[(r["name"], r["inputSize"], r["batch"], side)].append(r["imagesPerSecond"])
     best_torch = {}
     for (name, size, batch, side), v in rows.items():
         if side.startswith("PyTorch"):
             key = (name, size, batch)
             best_torch[key] = max(best_torch.get(key, 0), statistics.median(v))
-    print("| model | input | batch | side | rounds | images/s (median of rounds) | range | vs PyTorch's best format |")
+    print("| model | input | batch | side | rounds | images/s (median of rounds) | range | vs PyTorch's best |")
     print("|---|---|---|---|---|---|---|---|")
     for (name, size, batch, side), v in sorted(rows.items()):
         med = statistics.median(v)

@@ -43,7 +43,7 @@ internal static class DegradationExperiment
                 ResNetFactory.GetTable(n); // unknown names fail before any training
             }
 
-            recipe.ApplyThreads(parse);
+            recipe.ApplyRuntime(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, names[0]);
             string dir = parse.GetValue(output)!;
             Directory.CreateDirectory(dir);

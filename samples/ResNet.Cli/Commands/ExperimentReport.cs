@@ -12,7 +12,7 @@ namespace ResNetSharp.Cli.Commands;
 internal static class ExperimentReport
 {
     /// <summary>The machine the run was measured on (CPU name, cores, intra-op threads).</summary>
-    public static object Machine() => new { cpu = CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp };
+    public static object Machine() => new { cpu = CpuName(), logicalCores = Environment.ProcessorCount, intraOpThreads = TorchThreads.IntraOp, tunedAllocator = AllocatorTuning.Applied };
 
     /// <summary>Best test top-1 over the epochs that were evaluated, or null.</summary>
     public static double? BestTestTop1(IReadOnlyList<EpochMetrics> history) =>

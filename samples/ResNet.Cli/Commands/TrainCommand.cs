@@ -44,6 +44,12 @@ internal sealed class RecipeOptions
 
     public Option<int?> Threads { get; } = new("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
 
+    public Option<bool> DefaultAllocator { get; } = new("--default-allocator")
+    {
+        Description = "Leave glibc malloc as it is. By default training calls AllocatorTuning.Apply(): a training step allocates and frees " +
+                      "tens of activation-sized buffers, and reusing them instead of mapping fresh pages made ResNet-20's step ~10-20 % faster here.",
+    };
+
     public Option<int?> InputSize { get; } = new("--input-size") { Description = "Image folders only: side images are resized and cropped to (default 32 for CIFAR tables, 224 otherwise)." };
 
     public Option<bool> Grey { get; } = new("--grey") { Description = "Image folders only: decode to one grey channel instead of RGB." };
@@ -56,7 +62,7 @@ internal sealed class RecipeOptions
         Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
     }
 
-    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing };
+    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, DefaultAllocator, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing };
 
     /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
     public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
@@ -109,11 +115,17 @@ internal sealed class RecipeOptions
         };
     }
 
-    public void ApplyThreads(ParseResult parse)
+    /// <summary>Sets the intra-op threads (when given) and tunes the allocator (unless --default-allocator).</summary>
+    public void ApplyRuntime(ParseResult parse)
     {
         if (parse.GetValue(Threads) is { } t)
         {
             TorchThreads.SetIntraOp(t);
+        }
+
+        if (!parse.GetValue(DefaultAllocator))
+        {
+            AllocatorTuning.Apply();
         }
     }
 }
@@ -147,7 +159,7 @@ internal static class TrainCommand
 
         command.SetAction(parse => Cli.Guard(() =>
         {
-            recipe.ApplyThreads(parse);
+            recipe.ApplyRuntime(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
             string dir = parse.GetValue(output)!;
             var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName, train);

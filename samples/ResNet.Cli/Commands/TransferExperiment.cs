@@ -77,7 +77,7 @@ internal static class TransferExperiment
             throw new ArgumentException($"--input-size must be ≥ 32 for the ImageNet backbone (it downsamples 32×), got {inputSize}.");
         }
 
-        recipe.ApplyThreads(parse);
+        recipe.ApplyRuntime(parse);
         var (grey, greyTest, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, subset, testSubset, inputSize, 1);
         if (grey.Channels != 1)
         {
