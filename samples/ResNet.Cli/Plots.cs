@@ -17,7 +17,10 @@ internal static class Plots
         Color.FromHex("#9467bd"), Color.FromHex("#8c564b"),
     };
 
-    /// <summary>Two panels: loss (train vs test) and top-1 error in % (train vs test), per epoch.</summary>
+    /// <summary>
+    /// Two panels: loss (train vs test) and top-1 error in % (train vs test), per epoch. Train is blue and dashed, test
+    /// orange and solid: the colour alone tells them apart (ScottPlot's legend swatch does not show the dash).
+    /// </summary>
     public static void Curves(IReadOnlyList<EpochMetrics> history, string title, string path)
     {
         var epochs = history.Select(h => (double)h.Epoch).ToArray();
@@ -25,15 +28,15 @@ internal static class Plots
         Line(loss, epochs, history.Select(h => h.TrainLoss).ToArray(), "train", Palette[0], dashed: true);
         if (history.All(h => h.TestLoss.HasValue))
         {
-            Line(loss, epochs, history.Select(h => h.TestLoss!.Value).ToArray(), "test", Palette[0], dashed: false);
+            Line(loss, epochs, history.Select(h => h.TestLoss!.Value).ToArray(), "test", Palette[3], dashed: false);
         }
 
         Decorate(loss, $"{title}: loss", "epoch", "cross-entropy");
         var error = new Plot();
-        Line(error, epochs, history.Select(h => 100 * h.TrainError).ToArray(), "train", Palette[1], dashed: true);
+        Line(error, epochs, history.Select(h => 100 * h.TrainError).ToArray(), "train", Palette[0], dashed: true);
         if (history.All(h => h.TestTop1.HasValue))
         {
-            Line(error, epochs, history.Select(h => 100 * (1 - h.TestTop1!.Value)).ToArray(), "test", Palette[1], dashed: false);
+            Line(error, epochs, history.Select(h => 100 * (1 - h.TestTop1!.Value)).ToArray(), "test", Palette[3], dashed: false);
         }
 
         Decorate(error, $"{title}: top-1 error", "epoch", "error (%)");

@@ -30,6 +30,11 @@ internal sealed class RecipeOptions
 
     public Option<double> LabelSmoothing { get; } = new("--label-smoothing") { Description = "Label smoothing of the training loss.", DefaultValueFactory = _ => 0.0 };
 
+    public Option<int> Prefetch { get; } = new("--prefetch")
+    {
+        Description = "Batches prepared ahead on a background thread (0: prepare each batch on the training thread).", DefaultValueFactory = _ => 2,
+    };
+
     public Option<bool> NoDecayNormBias { get; } = new("--no-decay-norm-bias") { Description = "No weight decay on BatchNorm weights and biases (timm's parameter groups)." };
 
     public Option<int> Cutout { get; } = new("--cutout") { Description = "Cutout square side in pixels after the paper's crop + flip (0: none).", DefaultValueFactory = _ => 0 };
@@ -62,7 +67,7 @@ internal sealed class RecipeOptions
         Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
     }
 
-    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, DefaultAllocator, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing };
+    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, DefaultAllocator, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing, Prefetch };
 
     /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
     public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
@@ -108,6 +113,7 @@ internal sealed class RecipeOptions
             },
             Schedule = schedule,
             LabelSmoothing = parse.GetValue(LabelSmoothing),
+            Prefetch = parse.GetValue(Prefetch),
             Seed = parse.GetValue(Seed),
             OutputDirectory = outputDirectory,
             Resume = resume,
