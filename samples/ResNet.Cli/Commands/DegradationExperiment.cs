@@ -30,10 +30,7 @@ internal static class DegradationExperiment
         {
             models, output, resume, json,
         };
-        foreach (var o in recipe.All)
-        {
-            command.Options.Add(o);
-        }
+        recipe.AddTo(command);
 
         command.SetAction(parse => Cli.Guard(() =>
         {

@@ -67,7 +67,14 @@ internal sealed class RecipeOptions
         Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
     }
 
-    public IEnumerable<Option> All => new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, DefaultAllocator, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing, Prefetch };
+    /// <summary>Adds every recipe option to <paramref name="command"/> (train and both experiments share them).</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Dataset, Epochs, Batch, Lr, Schedule, WeightDecay, Nesterov, LabelSmoothing, Subset, TestSubset, Seed, Threads, DefaultAllocator, InputSize, Grey, NoDecayNormBias, Cutout, RandomErasing, Prefetch })
+        {
+            command.Options.Add(o);
+        }
+    }
 
     /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
     public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
@@ -158,10 +165,7 @@ internal static class TrainCommand
         {
             name, output, resume, json,
         };
-        foreach (var o in recipe.All)
-        {
-            command.Options.Add(o);
-        }
+        recipe.AddTo(command);
 
         command.SetAction(parse => Cli.Guard(() =>
         {

@@ -53,10 +53,7 @@ internal static class TransferExperiment
         {
             output, json,
         };
-        foreach (var o in recipe.All)
-        {
-            command.Options.Add(o);
-        }
+        recipe.AddTo(command);
 
         command.SetAction(parse => Cli.Guard(() => Run(parse, recipe, parse.GetValue(output)!, parse.GetValue(json))));
         return command;
