@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Packs ResNetSharp into a local feed, then builds QuickStart's Program.cs as a stand-alone consumer app OUTSIDE
-# the repository (so none of the repository's MSBuild files apply) against that package, and runs it. Proves the
-# package carries the library, its docs, symbols and the native-load fix to an app that only references it.
+# Packs every ResNetSharp package into a local feed, then, OUTSIDE the repository (so none of its MSBuild files apply):
+#  1. builds a model-only consumer against the core package alone and proves its dependency closure has nothing heavy
+#     (no SkiaSharp native assets, ONNX Runtime, Spectre.Console, ScottPlot or the other ResNetSharp packages);
+#  2. builds QuickStart's Program.cs against the packages it needs and runs it.
+# Proves the packages carry the library, its docs, symbols and the native-load fix to an app that only references them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,19 +12,30 @@ rm -rf "$out"
 mkdir -p "$out/feed"
 version="0.1.0-local.$(date +%s)"
 
-echo "== dotnet pack ResNetSharp $version =="
-dotnet pack src/ResNetSharp/ResNetSharp.csproj -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
+packages=(ResNetSharp ResNetSharp.Images ResNetSharp.Training)
+for p in "${packages[@]}"; do
+  echo "== dotnet pack $p $version =="
+  dotnet pack "src/$p/$p.csproj" -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
+  [ -f "$out/feed/$p.$version.nupkg" ] || { echo "no package $p" >&2; exit 1; }
+  [ -f "$out/feed/$p.$version.snupkg" ] || { echo "no symbol package for $p" >&2; exit 1; }
+  unzip -l "$out/feed/$p.$version.nupkg" | grep -q " lib/net10.0/$p.xml\$" || { echo "$p lacks its XML docs" >&2; exit 1; }
+done
 pkg="$out/feed/ResNetSharp.$version.nupkg"
 listing=$(unzip -l "$pkg")
 for f in README.md lib/net10.0/ResNetSharp.dll lib/net10.0/ResNetSharp.xml buildTransitive/ResNetSharp.targets buildTransitive/PatchLibTorchSharpTask.cs; do
   grep -q " $f\$" <<<"$listing" || { echo "package lacks $f" >&2; exit 1; }
 done
-[ -f "$out/feed/ResNetSharp.$version.snupkg" ] || { echo "no symbol package" >&2; exit 1; }
+# The core package names no heavy dependency itself. (TorchSharp 0.107 itself depends on the managed SkiaSharp 2.88 and
+# Google.Protobuf; those come with TorchSharp to every TorchSharp app, and without SkiaSharp's native library.)
+nuspec=$(unzip -p "$pkg" ResNetSharp.nuspec)
+for heavy in SkiaSharp Microsoft.ML.OnnxRuntime Spectre.Console ScottPlot; do
+  if grep -q "id=\"$heavy" <<<"$nuspec"; then echo "the core package depends on $heavy" >&2; exit 1; fi
+done
 
 consumer=$(mktemp -d /tmp/resnetsharp-consumer.XXXXXX)
-trap 'rm -rf "$consumer"' EXIT
-cp samples/QuickStart/Program.cs "$consumer/"
-cat > "$consumer/NuGet.config" <<XML
+core=$(mktemp -d /tmp/resnetsharp-core.XXXXXX)
+trap 'rm -rf "$consumer" "$core"' EXIT
+for dir in "$core" "$consumer"; do cat > "$dir/NuGet.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <packageSources>
@@ -30,6 +43,56 @@ cat > "$consumer/NuGet.config" <<XML
   </packageSources>
 </configuration>
 XML
+done
+
+echo "== a model-only app against the core package alone =="
+cat > "$core/Program.cs" <<'CS'
+using System;
+using ResNetSharp;
+using ResNetSharp.Introspection;
+using ResNetSharp.Onnx;
+using ResNetSharp.Weights;
+
+using var model = ResNetFactory.ResNet18();
+string dir = args[0];
+model.SaveWeights(System.IO.Path.Combine(dir, "r18.safetensors"));
+using var back = ResNetFactory.FromWeights(System.IO.Path.Combine(dir, "r18.safetensors"));
+model.ExportOnnx(System.IO.Path.Combine(dir, "r18.onnx"));
+Console.WriteLine($"core-only: {back.Summarize(224).LayerFormula} layers, {ModelInspector.CountParameters(back):N0} parameters, exported ONNX");
+CS
+cat > "$core/Core.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <Nullable>enable</Nullable>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="ResNetSharp" Version="$version" />
+    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+  </ItemGroup>
+</Project>
+XML
+dotnet build "$core/Core.csproj" -c Release -nologo -v q -o "$core/bin"
+# The whole restore closure (every package, direct or transitive) of the model-only app, less what a bare TorchSharp app
+# already gets (TorchSharp 0.107 depends on the managed SkiaSharp 2.88 and, through it, its macOS/Windows assets).
+mkdir -p "$core/bare"
+cat > "$core/bare/Bare.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageReference Include="TorchSharp-cpu" Version="0.107.0" /></ItemGroup>
+</Project>
+XML
+dotnet restore "$core/bare/Bare.csproj" -v q --configfile "$core/NuGet.config" >/dev/null
+closure() { /usr/bin/python3 -c 'import json,sys; print("\n".join(sorted(k.split("/")[0] for k in json.load(open(sys.argv[1]))["libraries"])))' "$1"; }
+ours=$(comm -23 <(closure "$core/obj/project.assets.json") <(closure "$core/bare/obj/project.assets.json"))
+echo "the core package adds to a TorchSharp app: $(tr '\n' ' ' <<<"$ours")"
+bad=$(grep -iE "^(SkiaSharp|Microsoft\.ML\.OnnxRuntime|Spectre\.Console|ScottPlot|ResNetSharp\.)" <<<"$ours" || true)
+[ -z "$bad" ] || { echo "the core package pulls heavy dependencies into a model-only app: $bad" >&2; exit 1; }
+dotnet "$core/bin/Core.dll" "$core" | tee "$out/core.log"
+grep -q "core-only: 1 + 16 + 1 = 18 layers, 11,689,512 parameters" "$out/core.log" || { echo "the model-only app did not run" >&2; exit 1; }
+
+cp samples/QuickStart/Program.cs "$consumer/"
 cat > "$consumer/Consumer.csproj" <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
@@ -40,6 +103,8 @@ cat > "$consumer/Consumer.csproj" <<XML
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="ResNetSharp" Version="$version" />
+    <PackageReference Include="ResNetSharp.Images" Version="$version" />
+    <PackageReference Include="ResNetSharp.Training" Version="$version" />
     <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
   </ItemGroup>
 </Project>

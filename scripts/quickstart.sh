@@ -9,4 +9,8 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null
 fi
+# A training step frees and reallocates tens of activation-sized buffers; glibc's defaults hand each back to the kernel
+# and fault in fresh pages next step. The app (not the library) chooses to keep them: the same settings `resnet train`
+# applies with mallopt, given here through glibc's tunables.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824}"
 exec dotnet run --project samples/QuickStart -c Release

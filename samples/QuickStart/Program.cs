@@ -3,6 +3,9 @@ using System.Diagnostics;
 using System.Linq;
 using ResNetSharp;
 using ResNetSharp.Images;
+using ResNetSharp.Inference;
+using ResNetSharp.Introspection;
+using ResNetSharp.Runtime;
 using ResNetSharp.Training;
 using TorchSharp;
 
@@ -30,7 +33,6 @@ if (budget > 0 && FashionMnist.IsAvailable())
 {
     var train = FashionMnist.Load(DatasetSplit.Train).Take(budget);
     var test = FashionMnist.Load(DatasetSplit.Test).Take(Math.Max(100, Math.Min(2_000, budget / 5)));
-    AllocatorTuning.Apply();   // reuse freed activation buffers instead of fresh pages each step (glibc; a no-op elsewhere)
     torch.manual_seed(0);
     using var net = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 });
     var trainer = new Trainer(net, train, test, new TrainerOptions

@@ -269,11 +269,11 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The layout of the activations in forward passes that record gradients (see <see cref="ResNetSharp.TrainingLayout"/>);
+    /// The layout of the activations in forward passes that record gradients (see <see cref="Runtime.TrainingLayout"/>);
     /// passes under <c>no_grad</c> or inference mode always run channels-first. Default <see cref="TrainingLayout.Auto"/>.
     /// </summary>
     /// <exception cref="ArgumentException">Set to a value outside the enum.</exception>
-    public TrainingLayout TrainingLayout
+    internal TrainingLayout TrainingLayout
     {
         get => trainingLayout;
         set => trainingLayout = Enum.IsDefined(value) ? value
@@ -286,7 +286,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// The layout <see cref="TrainingLayout"/> resolves to for this model's parameters (device and dtype):
     /// <see cref="TrainingLayout.Auto"/> becomes channels-last for float32 basic-block networks on the CPU, channels-first otherwise.
     /// </summary>
-    public TrainingLayout ResolvedTrainingLayout => trainingLayout switch
+    internal TrainingLayout ResolvedTrainingLayout => trainingLayout switch
     {
         TrainingLayout.Auto => Table.Block == BlockKind.Basic && conv1.weight.device_type == DeviceType.CPU && conv1.weight.dtype == ScalarType.Float32
             ? TrainingLayout.ChannelsLast

@@ -27,7 +27,7 @@ namespace ResNetSharp.Cli.Commands;
 /// </remarks>
 internal static class TransferExperiment
 {
-    // Defaults: the budget of docs/transfer.md, sized for a shared 2-core CPU (about 15 minutes in all); every one can be
+    // Defaults: the budget of docs/lab/transfer-2026-11.md, sized for a shared 2-core CPU (about 15 minutes in all); every one can be
     // overridden on the command line. One rate for all three runs (the probe's and the fine-tune's head, the scratch
     // model): 0.01. The imported CNTK features are large, and at 0.1 the probe's training loss rose to 38–56 in its first
     // epoch (1,000 and 5,000 images), against 2.4–3.1 at 0.01.

@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>
 /// The paper's basic block (Fig. 2 left / Fig. 5 left): 3×3 conv – BN – ReLU – 3×3 conv – BN, plus the shortcut,

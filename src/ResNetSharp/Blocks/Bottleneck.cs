@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>
 /// The paper's bottleneck block (Fig. 5 right): 1×1 reduce – 3×3 – 1×1 restore (each followed by BN, ReLU after

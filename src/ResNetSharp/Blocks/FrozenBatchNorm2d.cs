@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>
 /// BatchNorm with fixed statistics and a fixed affine transform, as detection fine-tuning uses (Detectron's
@@ -12,7 +12,7 @@ namespace ResNetSharp;
 /// below it keep training. Its state-dict keys are BatchNorm2d's (<c>weight, bias, running_mean, running_var,
 /// num_batches_tracked</c>), all buffers, so a checkpoint of a normal network loads into a frozen one unchanged.
 /// </summary>
-public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
+internal sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
 {
     // Field names are the state-dict keys; RegisterComponents registers Tensor fields as buffers.
     private readonly Tensor weight;

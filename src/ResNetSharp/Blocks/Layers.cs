@@ -3,7 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>Small conv/BN builders shared by the blocks and the stem, with torchvision's defaults (no conv bias).</summary>
 internal static class Layers

@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>
 /// What <see cref="BasicBlock"/> and <see cref="Bottleneck"/> share: y = ReLU(F(x) + shortcut(x)), where F is the

@@ -4,10 +4,10 @@ using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Blocks;
 
 /// <summary>The one rule that decides what shortcut a block gets (paper §3.3, options A/B/C, or none).</summary>
-public static class Shortcuts
+internal static class Shortcuts
 {
     /// <summary>
     /// True when the block's input and output shapes differ (stride ≠ 1 or channels change); only then do options
@@ -30,7 +30,7 @@ public static class Shortcuts
 /// <c>1</c> so its state-dict keys are torchvision's <c>downsample.0.weight</c>, <c>downsample.1.running_mean</c>, ….
 /// In a pre-activation block it is the convolution alone (its input is already normalised, He et al. 2016).
 /// </summary>
-public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
+internal sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
 {
     // Named "0" and "1" as in torchvision's nn.Sequential; RegisterComponents (also run by the parent block) uses these names.
     [ComponentName(Name = "0")]
@@ -86,7 +86,7 @@ public sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
 /// The paper's option A shortcut: subsample by the stride and append zero channels. It has no parameters and no
 /// multiply-adds, which is why the paper's CIFAR networks are so small.
 /// </summary>
-public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
+internal sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
 {
     /// <summary>Creates the shortcut from <paramref name="inChannels"/> to <paramref name="outChannels"/> at the given stride.</summary>
     public ZeroPadShortcut(long inChannels, long outChannels, long stride)

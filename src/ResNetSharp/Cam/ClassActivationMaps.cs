@@ -14,10 +14,10 @@ namespace ResNetSharp.Cam;
 /// equals ReLU(M_c) / (h·w).
 /// </summary>
 /// <remarks>
-/// The input is one preprocessed image, 1 × C × H × W (e.g. <see cref="Images.ImageTransform.ToTensor"/>). The model is
+/// The input is one preprocessed image, 1 × C × H × W (e.g. <c>ImageTransform.ToTensor</c> in ResNetSharp.Images). The model is
 /// run with eval semantics (it is switched to eval for the call and switched back), no parameter gradient is
 /// accumulated, and every tensor is released before the call returns. Calls on one model must not overlap with
-/// each other or with training (they switch its mode); <see cref="Images.ImageClassifier.Explain"/> serialises them.
+/// each other or with training (they switch its mode); <c>ImageClassifier.Explain</c> serialises them.
 /// </remarks>
 public static class ClassActivationMaps
 {

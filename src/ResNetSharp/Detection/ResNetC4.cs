@@ -2,7 +2,7 @@ using System;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Detection;
 
 /// <summary>
 /// The Faster R-CNN "C4" split of a four-stage ResNet (paper §4, appendix A): <see cref="Backbone"/> runs conv1 …
@@ -29,18 +29,28 @@ public sealed class ResNetC4 : IDisposable
         }
 
         Model = model;
-        Backbone = new C4Backbone(model);
-        Head = new C4Head(model);
+        BackboneModule = new C4Backbone(model);
+        HeadModule = new C4Head(model);
     }
 
     /// <summary>The whole network the halves share.</summary>
     public ResNet Model { get; }
 
     /// <summary>conv1 … conv4_x: image (N × 3 × H × W) to the shared map (N × 1024 × H/16 × W/16 for ResNet-50/101).</summary>
-    public C4Backbone Backbone { get; }
+    public nn.Module<Tensor, Tensor> Backbone => BackboneModule;
+
+    internal C4Backbone BackboneModule { get; }
 
     /// <summary>conv5_x + global average pool: pooled boxes (K × 1024 × 14 × 14) to K × 2048.</summary>
-    public C4Head Head { get; }
+    public nn.Module<Tensor, Tensor> Head => HeadModule;
+
+    internal C4Head HeadModule { get; }
+
+    /// <summary>Channels of the backbone's map (1024 for bottleneck tables, 256 for basic blocks).</summary>
+    public long BackboneChannels => BackboneModule.OutChannels;
+
+    /// <summary>Length of the head's pooled vector per box (2048 for bottleneck tables, 512 for basic blocks).</summary>
+    public long HeadChannels => HeadModule.OutChannels;
 
     /// <summary>Stride of the backbone's map (16 unless conv4_x's stride was replaced by dilation).</summary>
     public int FeatureStride => Model.FeatureInfo[3].Stride;
@@ -85,7 +95,7 @@ public sealed class ResNetC4 : IDisposable
 }
 
 /// <summary>The C4 backbone: conv1 … conv4_x of a <see cref="ResNet"/> (a view sharing its modules).</summary>
-public sealed class C4Backbone : nn.Module<Tensor, Tensor>
+internal sealed class C4Backbone : nn.Module<Tensor, Tensor>
 {
     private readonly ResNet model;
 
@@ -117,7 +127,7 @@ public sealed class C4Backbone : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>The C4 head: conv5_x (+ the final norm of pre-activation nets) and global average pooling, per box.</summary>
-public sealed class C4Head : nn.Module<Tensor, Tensor>
+internal sealed class C4Head : nn.Module<Tensor, Tensor>
 {
     private readonly ResNet model;
 

@@ -4,7 +4,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Detection;
 
 /// <summary>
 /// Region-of-interest pooling for two-stage detectors, with torchvision's semantics (<c>torchvision.ops.roi_align</c>

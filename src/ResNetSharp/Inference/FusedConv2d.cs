@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// A convolution with its BatchNorm folded in (by <see cref="Lowering"/>: w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε)),

@@ -4,7 +4,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// Runs a folded <see cref="LoweredGraph"/> (the executors of <see cref="InferenceResNet"/>): densely (NCHW or

@@ -4,7 +4,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// A residual block of an <see cref="InferenceResNet"/>: its folded convolutions (the residual branch and the 1×1

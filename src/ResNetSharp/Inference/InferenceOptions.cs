@@ -1,4 +1,4 @@
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>Memory layout of the activations inside <see cref="InferenceResNet"/>.</summary>
 public enum ActivationLayout
@@ -8,7 +8,7 @@ public enum ActivationLayout
     /// fastest layout at every batch size measured. Otherwise channels-last for batches of at least
     /// <see cref="InferenceOptions.ChannelsLastMinBatch"/> (default 4), channels-first below, and channels-first
     /// whenever <see cref="AllocatorTuning.Applied"/>. Measured on the
-    /// project's 2-core machine (ResNet-50, 224²; docs/performance.md): NCHW 44 ms vs NHWC 57 ms at batch 1;
+    /// project's 2-core machine (ResNet-50, 224²; docs/lab/performance-2026-11.md): NCHW 44 ms vs NHWC 57 ms at batch 1;
     /// NHWC 21.9 vs NCHW 17.5 images/s at batch 4 and 13.8 vs 9.1 at batch 16 with glibc's default allocator;
     /// but NCHW 27.4–29.0 vs NHWC 23.4–23.7 images/s at batch 16 once the allocator is tuned.
     /// </summary>
@@ -24,7 +24,7 @@ public enum ActivationLayout
     /// oneDNN's blocked layout (libtorch MKLDNN tensors, channels in blocks of 8 or 16 floats): convolutions (with
     /// their ReLU) and pools run on it, with weights reordered once at build time (1×1 convs with 512 or more outputs
     /// keep dense weights, which libtorch 2.10 needs to compute them right on some CPUs), and each block's residual
-    /// add runs on a dense copy of its output (oneDNN's sum crashed on the project's machine; docs/performance.md).
+    /// add runs on a dense copy of its output (oneDNN's sum crashed on the project's machine; docs/lab/performance-2026-11.md).
     /// float32 on the CPU only; <see cref="InferenceExtensions.ForInference"/> throws where libtorch lacks it or where
     /// the blocked path fails its check against the channels-first one.
     /// </summary>
@@ -60,14 +60,14 @@ public sealed record InferenceOptions
     /// 32 MiB, the micro-batch budget of the dense layouts: glibc's largest dynamic mmap threshold. Buffers below it
     /// are recycled from malloc's heap after the first pass; above it glibc maps and unmaps them on every pass and
     /// the kernel faults in and zeroes their pages again. On the project's machine this took ResNet-50 batch 16
-    /// channels-last from about 13 to about 18–23 images/s with the default allocator (docs/performance.md).
+    /// channels-last from about 13 to about 18–23 images/s with the default allocator (docs/lab/performance-2026-11.md).
     /// </summary>
     public const long DefaultMicroBatchBytes = 32L << 20;
 
     /// <summary>
     /// 8 MiB, the micro-batch budget of <see cref="ActivationLayout.Blocked"/> (2 images of ResNet-50 at 224²):
     /// its blocks keep a dense copy of their output beside the blocked one, and on the project's machine ResNet-50
-    /// batch 16 ran at 26 images/s in micro-batches of 2, 23–24 in micro-batches of 1 or 8 (docs/performance.md).
+    /// batch 16 ran at 26 images/s in micro-batches of 2, 23–24 in micro-batches of 1 or 8 (docs/lab/performance-2026-11.md).
     /// </summary>
     public const long DefaultBlockedMicroBatchBytes = 8L << 20;
 

@@ -4,7 +4,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="InferenceExtensions.ForInference"/>):

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// One op of a <see cref="LoweredGraph"/>: it reads the values <see cref="Inputs"/> and writes the value

@@ -5,7 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// Lowers a built <see cref="ResNet"/> to a <see cref="LoweredGraph"/>: the stem (conv, its BN and ReLU, the max pool),

@@ -7,7 +7,7 @@ using System.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Inference;
 
 /// <summary>
 /// The ops of <see cref="ActivationLayout.Blocked"/>: libtorch's MKLDNN (oneDNN) tensors, whose memory is oneDNN's own

@@ -5,7 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Introspection;
 
 /// <summary>
 /// Measures a built network: layers and parameters from its modules, multiply-adds and output shapes from a real

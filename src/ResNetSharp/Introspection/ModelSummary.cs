@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Introspection;
 
 /// <summary>Measured figures for one part of a network (the stem, a stage, or the head).</summary>
 /// <param name="Name">torchvision's name (<c>stem</c>, <c>layer1</c> … <c>layerN</c>, <c>head</c>).</param>

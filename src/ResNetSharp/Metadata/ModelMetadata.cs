@@ -6,7 +6,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Metadata;
 
 /// <summary>How an image is resized before the center crop (torchvision's <c>InterpolationMode</c>).</summary>
 public enum ResizeInterpolation

@@ -8,7 +8,7 @@ using ResNetSharp.Onnx.Proto;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Onnx;
 
 /// <summary>What an exported ONNX model computes.</summary>
 public enum OnnxOutput

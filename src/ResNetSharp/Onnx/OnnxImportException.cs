@@ -1,7 +1,7 @@
 using System;
 using System.IO;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Onnx;
 
 /// <summary>
 /// An ONNX file that <see cref="OnnxImporter"/> cannot map onto a <see cref="ResNet"/>: not ONNX, truncated, opset too

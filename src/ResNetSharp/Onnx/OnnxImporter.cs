@@ -7,7 +7,7 @@ using ResNetSharp.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Onnx;
 
 /// <summary>What an imported ONNX graph ends in.</summary>
 public enum OnnxHead

@@ -6,13 +6,13 @@ using System.Linq;
 using ResNetSharp.Onnx;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Onnx;
 
 /// <summary>
 /// Real pretrained backbones that arrive through NuGet as ONNX files and are imported by <see cref="OnnxImporter"/>.
 /// Nothing is downloaded at run time: the package is restored like any other and copies its files into the app's output.
 /// </summary>
-public static class PretrainedBackbones
+internal static class PretrainedBackbones
 {
     /// <summary>Where the package <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> copies the model, relative to the app's output folder.</summary>
     public const string MlNetResNet18RelativePath = "DnnImageModels/ResNet18Onnx/ResNet18.onnx";
@@ -111,7 +111,7 @@ public static class PretrainedBackbones
     /// <summary>
     /// The per-pixel mean image of <see cref="MlNetResNet18"/>'s preprocessing (read from <c>ResNetPreprocess.onnx</c>),
     /// 1 × 3 × 224 × 224 float, in <b>BGR</b> order and in [0, 1] units (the file's 0 … 255 values / 255): what
-    /// <see cref="Training.Transforms.Pretrained"/> takes as its mean image, so that training and evaluation feed the
+    /// <c>Transforms.Pretrained</c> (ResNetSharp.Training) takes as its mean image, so that training and evaluation feed the
     /// backbone exactly what ML.NET feeds it (<c>Transforms.Pretrained(model.Metadata, 224, meanImage)</c> on an RGB
     /// batch in [0, 1] equals <see cref="MlNetResNet18Preprocess"/> on the same batch × 255).
     /// </summary>

@@ -9,7 +9,7 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Pretrained;
 
 /// <summary>How far a download has got.</summary>
 /// <param name="BytesReceived">Bytes written so far.</param>

@@ -6,7 +6,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Pretrained;
 
 /// <summary>
 /// A named set of published weights, as torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>: where to download it,

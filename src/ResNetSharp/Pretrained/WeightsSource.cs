@@ -3,12 +3,12 @@ using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Pretrained;
 
 /// <summary>Where <see cref="WeightsSource.Resolve"/> found the weights: a local file and, for registry names, the entry with its metadata.</summary>
 /// <param name="Path">The local file (a cache file for URLs and names).</param>
 /// <param name="Entry">The registry entry when the spec was a name; null for files and URLs.</param>
-public sealed record ResolvedWeights(string Path, PretrainedWeights? Entry)
+internal sealed record ResolvedWeights(string Path, PretrainedWeights? Entry)
 {
     /// <summary>The entry's metadata (preprocessing, class names), or null for files and URLs (read the file's own then).</summary>
     public ModelMetadata? Metadata => Entry?.Metadata;
@@ -19,7 +19,7 @@ public sealed record ResolvedWeights(string Path, PretrainedWeights? Entry)
 /// with its SHA-256, or a registry NAME (<c>resnet50.imagenet1k_v2</c>, <c>ResNet50_Weights.IMAGENET1K_V2</c>,
 /// <c>resnet50</c>). URLs and names are downloaded into the <see cref="WeightsCache"/> (or found there).
 /// </summary>
-public static class WeightsSource
+internal static class WeightsSource
 {
     /// <summary>Resolves a weights spec to a local file.</summary>
     /// <param name="spec">A path to an existing file, a URL, or a registry name (tried in that order).</param>

@@ -1,7 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>
 /// Opt-in tuning of glibc's malloc for tensor workloads. By default glibc serves every allocation above its mmap
@@ -17,7 +17,7 @@ namespace ResNetSharp;
 /// memory stays mapped (resident set does not shrink after a peak), which is usually what a long-running inference
 /// or training process wants.
 /// </remarks>
-public static class AllocatorTuning
+internal static class AllocatorTuning
 {
     // mallopt parameter numbers from glibc's <malloc.h>.
     private const int MTrimThreshold = -1;

@@ -2,7 +2,7 @@ using System;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>
 /// Thrown by the first ResNetSharp call when TorchSharp's native backend cannot be loaded. The message names
@@ -18,7 +18,7 @@ public sealed class NativeBackendException : InvalidOperationException
 }
 
 /// <summary>Checks once, with a clear message, that TorchSharp's native library loads.</summary>
-public static class NativeBackend
+internal static class NativeBackend
 {
     private static readonly object Gate = new();
     private static bool loaded;

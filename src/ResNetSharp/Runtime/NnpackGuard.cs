@@ -2,7 +2,7 @@ using System;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>
 /// Keeps libtorch from printing "Could not initialize NNPACK! Reason: Unsupported hardware." on every convolution.

@@ -1,7 +1,7 @@
 using System;
 using TorchSharp;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>Turns user-facing device names (<c>auto</c>, <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>) into TorchSharp devices.</summary>
 public static class TorchDevices

@@ -1,10 +1,10 @@
 using System;
 using TorchSharp;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>Intra-op parallelism of the CPU backend (libtorch's OpenMP pool used inside each convolution).</summary>
-public static class TorchThreads
+internal static class TorchThreads
 {
     /// <summary>Threads libtorch uses inside one operator (default: the number of physical cores).</summary>
     public static int IntraOp

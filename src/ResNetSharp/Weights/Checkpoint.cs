@@ -5,7 +5,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>
 /// Loads and saves a model's state dict (parameters and buffers, torchvision's key names) as safetensors or
@@ -55,12 +55,12 @@ public static class Checkpoint
     /// <summary>Loads an already-read weight file into the model.</summary>
     /// <exception cref="WeightMismatchException">Keys are missing, unexpected or mis-shaped; all are listed (the model is untouched).</exception>
     /// <exception cref="ArgumentException"><see cref="LoadOptions.SkipKeys"/> names a key that is in neither the model nor the file.</exception>
-    public static WeightCheck LoadWeights(this nn.Module module, WeightFile weights, LoadOptions? options = null) =>
+    internal static WeightCheck LoadWeights(this nn.Module module, WeightFile weights, LoadOptions? options = null) =>
         Load(module, weights, options, null);
 
     /// <summary>Matches a weight file against the model without changing it.</summary>
     /// <exception cref="ArgumentException"><see cref="LoadOptions.SkipKeys"/> names a key that is in neither the model nor the file.</exception>
-    public static WeightCheck CheckWeights(this nn.Module module, WeightFile weights, LoadOptions? options = null)
+    internal static WeightCheck CheckWeights(this nn.Module module, WeightFile weights, LoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(weights);
@@ -70,7 +70,7 @@ public static class Checkpoint
     /// <summary>The model's state dict (parameters and buffers, on the CPU) as an in-memory weight file.</summary>
     /// <param name="module">The model.</param>
     /// <param name="options">Only <see cref="SaveOptions.FloatType"/> and <see cref="SaveOptions.Metadata"/> apply.</param>
-    public static WeightFile GetWeights(this nn.Module module, SaveOptions? options = null)
+    internal static WeightFile GetWeights(this nn.Module module, SaveOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         options ??= new SaveOptions();

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>
 /// How <see cref="Checkpoint.LoadWeights(TorchSharp.torch.nn.Module, string, LoadOptions?)"/> matches a file to a

@@ -7,7 +7,7 @@ using System.IO.Compression;
 using System.Linq;
 using System.Text;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>
 /// PyTorch's <c>torch.save</c> files (<c>.pth</c>, <c>.pt</c>), read without running any code: the zip format that
@@ -23,7 +23,7 @@ namespace ResNetSharp;
 /// <para>Every size in the file (entry lengths, storage element counts, tensor views) is checked against the bytes that
 /// are really there before anything is allocated; the zip's CRC-32 of each entry is verified as it is read.</para>
 /// </remarks>
-public static class PyTorchFormat
+internal static class PyTorchFormat
 {
     /// <summary>Largest pickle (<c>data.pkl</c>) accepted: 64 MB (torchvision's ResNet-152 pickle is about 60 KB).</summary>
     public const long MaxPickleBytes = 64L * 1024 * 1024;

@@ -6,7 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>A Python tuple read from a pickle.</summary>
 internal sealed record PyTuple(object?[] Items);

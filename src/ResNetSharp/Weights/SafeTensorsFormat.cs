@@ -6,7 +6,7 @@ using System.Linq;
 using System.Text;
 using System.Text.Json;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>
 /// The safetensors format, written from its specification: an 8-byte little-endian unsigned header length N, N bytes
@@ -14,7 +14,7 @@ namespace ResNetSharp;
 /// then the data, where offsets are relative to the data's start and the tensors tile it exactly (no gaps, no overlaps).
 /// Reading checks every size and offset against the real length of the file before allocating anything sized by it.
 /// </summary>
-public static class SafeTensorsFormat
+internal static class SafeTensorsFormat
 {
     /// <summary>Largest JSON header accepted: 100 MB (real headers are a few hundred bytes per tensor).</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;

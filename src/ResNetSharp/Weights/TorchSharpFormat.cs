@@ -5,7 +5,7 @@ using System.Linq;
 using System.Text;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>
 /// TorchSharp's own state-dict format, as written by <c>Module.save</c> and read by <c>Module.load</c>: an unsigned
@@ -13,7 +13,7 @@ namespace ResNetSharp;
 /// <see cref="ScalarType"/> code), the LEB128 rank and dimensions, and the raw little-endian data. Reading it here
 /// gives the same checks and strict loading as safetensors instead of TorchSharp's own partial-load behaviour.
 /// </summary>
-public static class TorchSharpFormat
+internal static class TorchSharpFormat
 {
     private const int MaxNameBytes = 64 * 1024;
 

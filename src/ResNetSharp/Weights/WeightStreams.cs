@@ -2,7 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>Stream helpers shared by the format readers: bounded reads whose failures become <see cref="InvalidDataException"/>.</summary>
 internal static class WeightStreams

@@ -5,7 +5,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ResNetSharp;
+namespace ResNetSharp.Weights;
 
 /// <summary>Element types a weight file may hold (the safetensors names; TorchSharp's format maps onto the same set).</summary>
 public enum WeightDType
@@ -42,7 +42,7 @@ public enum WeightDType
 }
 
 /// <summary>Conversions between <see cref="WeightDType"/>, its file names and TorchSharp's <see cref="ScalarType"/>.</summary>
-public static class WeightDTypes
+internal static class WeightDTypes
 {
     private static readonly (WeightDType Type, string Name, ScalarType Scalar, int Size)[] Table =
     {
@@ -125,7 +125,7 @@ public static class WeightDTypes
 /// One named tensor of a weight file, held as raw little-endian bytes exactly as stored. The bytes have been checked
 /// against <see cref="Shape"/> and <see cref="DType"/> by the reader, so <see cref="ToTensor"/> cannot misread them.
 /// </summary>
-public sealed class WeightTensor
+internal sealed class WeightTensor
 {
     private readonly byte[] data;
 
@@ -272,7 +272,7 @@ public enum WeightFormat
 }
 
 /// <summary>The contents of a weight file: named tensors in file order, and the file's metadata.</summary>
-public sealed class WeightFile
+internal sealed class WeightFile
 {
     private readonly Dictionary<string, WeightTensor> byName;
 

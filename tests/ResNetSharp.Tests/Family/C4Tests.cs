@@ -16,8 +16,8 @@ public class C4Tests
         using var c4 = ResNetC4.Create("resnet101");
         c4.Model.eval();
         c4.FeatureStride.Should().Be(16);
-        c4.Backbone.OutChannels.Should().Be(1024);
-        c4.Head.OutChannels.Should().Be(2048);
+        c4.BackboneChannels.Should().Be(1024);
+        c4.HeadChannels.Should().Be(2048);
 
         using var noGrad = torch.no_grad();
         using var image = torch.randn(1, 3, 64, 96);

@@ -203,7 +203,7 @@ public class OnnxExportTests(ITestOutputHelper output)
         proto.IrVersion.Should().Be(8);
         var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         meta.Should().Contain(model.Metadata.ToDictionary());
-        ModelMetadata.FromDictionary(meta)!.ClassNames.Should().Equal(model.Metadata.ClassNames);
+        ResNetSharp.Metadata.ModelMetadata.FromDictionary(meta)!.ClassNames.Should().Equal(model.Metadata.ClassNames);
         var input = proto.Graph.Input.Single().Type.TensorType.Shape.Dim;
         input.Select(d => d.DimParam).Should().Equal("batch", "", "height", "width");
         input[1].DimValue.Should().Be(3);

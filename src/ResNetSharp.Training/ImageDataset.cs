@@ -176,7 +176,7 @@ public abstract class ImageDataset
 }
 
 /// <summary>Images held in memory as bytes (0 … 255, C × H × W per sample) with their labels: what an IDX pair loads into.</summary>
-public sealed class InMemoryImageDataset : ImageDataset
+internal sealed class InMemoryImageDataset : ImageDataset
 {
     private readonly byte[] pixels;
     private readonly byte[] labels;

@@ -1,11 +1,11 @@
-namespace ResNetSharp;
+namespace ResNetSharp.Runtime;
 
 /// <summary>
 /// Memory layout of a <see cref="ResNet"/>'s activations in forward passes that record gradients (training, or any
 /// pass outside <c>no_grad</c>). Shapes stay N×C×H×W either way and outputs are the same up to float rounding;
 /// only the order of the numbers in memory, and so the convolution kernels libtorch picks, differ.
 /// </summary>
-public enum TrainingLayout
+internal enum TrainingLayout
 {
     /// <summary>
     /// Channels-last for float32 networks of basic blocks on the CPU (ResNet-18/34, the CIFAR ResNets, plain and
@@ -20,7 +20,7 @@ public enum TrainingLayout
     /// NHWC memory (N×C×H×W shape): the input is copied once into channels-last order and the layout carries through
     /// the 3×3 convolutions, BatchNorm, ReLU and the residual adds. 1×1 convolutions (projection shortcuts, bottleneck
     /// convs) run on a contiguous copy of their input, because libtorch 2.10's channels-last 1×1 kernels are wrong or
-    /// crash on some AVX-512 CPUs (docs/performance.md). Feature maps handed back to the caller are contiguous.
+    /// crash on some AVX-512 CPUs (docs/lab/performance-2026-11.md). Feature maps handed back to the caller are contiguous.
     /// </summary>
     ChannelsLast,
 }

@@ -1,7 +1,7 @@
 using System;
 using ResNetSharp.Images;
 
-namespace ResNetSharp.Cam;
+namespace ResNetSharp.Images;
 
 /// <summary>
 /// Draws an <see cref="ActivationMap"/> over the image it explains, as pytorch-grad-cam's <c>show_cam_on_image</c> does:

@@ -11,7 +11,7 @@ namespace ResNetSharp.Training;
 /// <c>00 00 TT DD</c> (type <c>TT</c> = 0x08 for unsigned bytes, <c>DD</c> dimensions), one 32-bit big-endian size per
 /// dimension, then the values row-major. Files may be gzip-compressed (detected from the content, not the name).
 /// </summary>
-public static class IdxFile
+internal static class IdxFile
 {
     /// <summary>Reads an unsigned-byte IDX file.</summary>
     /// <param name="path">The file (<c>.gz</c> or not).</param>

@@ -43,7 +43,7 @@ public static class FashionMnist
     /// <param name="folder">Folder holding <c>train-images-idx3-ubyte[.gz]</c>, <c>train-labels-idx1-ubyte[.gz]</c>, <c>t10k-…</c>; default <see cref="DefaultFolder"/>.</param>
     /// <exception cref="FileNotFoundException">The files are not there; the message says how to get them.</exception>
     /// <exception cref="InvalidDataException">A file is malformed; the message names it.</exception>
-    public static InMemoryImageDataset Load(DatasetSplit split, string? folder = null)
+    public static ImageDataset Load(DatasetSplit split, string? folder = null)
     {
         string dir = folder ?? DefaultFolder;
         var files = Find(dir, split) ?? throw new FileNotFoundException(

@@ -36,11 +36,27 @@ public sealed record EvaluationResult
 /// <summary>Evaluates a classifier on a dataset (eval mode, no gradients).</summary>
 public static class Evaluator
 {
+    /// <summary>Runs <paramref name="model"/> over <paramref name="dataset"/> in order and scores it.</summary>
+    /// <param name="model">The classifier; put in eval mode during the call and restored afterwards.</param>
+    /// <param name="dataset">The test images.</param>
+    /// <param name="transform">Applied to each batch before the model (usually <see cref="Transforms.Normalize"/> with the training mean/std); null feeds the pixels as stored.</param>
+    /// <param name="batchSize">Images per forward pass (≥ 1).</param>
+    /// <param name="cancellationToken">Stops between batches with <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ImageDataset dataset, IBatchTransform? transform = null, int batchSize = 256,
+                                            CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var loader = new DataLoader(dataset, new DataLoaderOptions { BatchSize = batchSize, Shuffle = false, Transform = transform, Prefetch = 0 });
+        return Evaluate(model, loader, cancellationToken);
+    }
+
     /// <summary>Runs <paramref name="model"/> over every batch of <paramref name="loader"/> and scores it.</summary>
     /// <param name="model">The classifier; put in eval mode during the call and restored afterwards.</param>
     /// <param name="loader">The data (usually unshuffled, with only the normalisation as transform).</param>
     /// <param name="cancellationToken">Stops between batches with <see cref="OperationCanceledException"/>.</param>
-    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, DataLoader loader, CancellationToken cancellationToken = default)
+    internal static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, DataLoader loader, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loader);

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace ResNetSharp.Training;
 
 /// <summary>One batch: images (N × C × H × W, float32, transformed) and labels (N, int64). The consumer disposes it.</summary>
-public sealed class Batch : IDisposable
+internal sealed class Batch : IDisposable
 {
     internal Batch(int index, Tensor images, Tensor labels)
     {
@@ -39,7 +39,7 @@ public sealed class Batch : IDisposable
 }
 
 /// <summary>How <see cref="DataLoader"/> cuts a dataset into batches.</summary>
-public sealed record DataLoaderOptions
+internal sealed record DataLoaderOptions
 {
     /// <summary>Images per batch. Default 128 (the paper's CIFAR mini-batch).</summary>
     public int BatchSize { get; init; } = 128;
@@ -72,7 +72,7 @@ public sealed record DataLoaderOptions
 /// so an epoch can be restarted at any batch and yields exactly what an uninterrupted epoch would have: the state a
 /// resumable checkpoint needs is the seed, the epoch and the batch index.
 /// </summary>
-public sealed class DataLoader
+internal sealed class DataLoader
 {
     /// <summary>Creates a loader.</summary>
     /// <exception cref="ArgumentException">The dataset is empty, the batch size or prefetch depth is invalid, or dropping the last batch leaves none.</exception>
