@@ -8,12 +8,14 @@ root=$(pwd)
 # 1. What the tests need from Debian, installed in one go when missing (root only):
 #    python3-torchvision (PyTorch 1.13 + torchvision 0.14: the test oracle), python3-onnx (onnx 1.12: ONNX fixtures and
 #    the checker), python3-skimage (real photographs for the image golden tests), dataset-fashion-mnist (real data for
-#    the training tests and QuickStart).
+#    the training tests and QuickStart), gdb (the NNPACK-guard test).
 missing=()
 /usr/bin/python3 -c "import torchvision" 2>/dev/null || missing+=(python3-torchvision)
 /usr/bin/python3 -c "import onnx" 2>/dev/null || missing+=(python3-onnx)
 /usr/bin/python3 -c "import skimage" 2>/dev/null || missing+=(python3-skimage)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+# gdb makes NNPACK refuse the CPU in the NNPACK-guard test (so that test can fail where the guard breaks).
+command -v gdb >/dev/null || missing+=(gdb)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]} =="

@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using FluentAssertions;
 using ResNetSharp.Training;
+using ResNetSharp.Tests.Training;
 using Xunit;
 
 namespace ResNetSharp.Tests;
@@ -20,7 +21,6 @@ public sealed class CliTrainingTests : IDisposable
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    private static bool HaveData => FashionMnist.IsAvailable();
 
     private static readonly string[] EpochFields = { "epoch", "trainLoss", "trainError", "testLoss", "testTop1", "testTop5", "lr", "seconds", "model", "epochs" };
 
@@ -29,10 +29,7 @@ public sealed class CliTrainingTests : IDisposable
     [Fact]
     public void TrainThenEval_Json_WritesEveryFileAndEvalAgreesWithTheBestEpoch()
     {
-        if (!HaveData)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         string run = Path.Combine(dir, "run");
         var (code, stdout, stderr) = CliTests.Run("train", "resnet20", "--subset", "128", "--test-subset", "64", "--epochs", "1", "--batch", "64",
@@ -108,10 +105,7 @@ public sealed class CliTrainingTests : IDisposable
     [Fact]
     public async System.Threading.Tasks.Task Train_CtrlC_Exits130WithCheckpoint_ResumeFinishesTheRun()
     {
-        if (!HaveData)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         string run = Path.Combine(dir, "interrupted");
         string[] args = { "train", "resnet20", "--subset", "256", "--test-subset", "32", "--epochs", "3", "--batch", "32", "--threads", "1", "--out", run, "--json" };
@@ -151,10 +145,7 @@ public sealed class CliTrainingTests : IDisposable
     [InlineData("Unknown schedule 'linear'", "train", "resnet20", "--schedule", "linear", "--subset", "8", "--out", "x")]
     public void BadArguments_ExitOneWithOneLine(string expected, params string[] args)
     {
-        if (!HaveData)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         var (code, _, stderr) = CliTests.Run(args);
 
@@ -165,10 +156,7 @@ public sealed class CliTrainingTests : IDisposable
     [Fact]
     public void Eval_FileWithoutMetadataAndNoModel_ExitsOneSayingToNameIt()
     {
-        if (!HaveData)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         string path = Path.Combine(dir, "bare.safetensors");
         using (var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 }))
@@ -186,10 +174,7 @@ public sealed class CliTrainingTests : IDisposable
     [Fact]
     public void ExperimentDegradation_TinyBudget_WritesResultsTableAndFigure()
     {
-        if (!HaveData)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         string run = Path.Combine(dir, "degradation");
         var (code, stdout, stderr) = CliTests.Run("experiment", "degradation", "--models", "plain20,resnet20", "--subset", "64", "--test-subset", "32",
@@ -211,10 +196,9 @@ public sealed class CliTrainingTests : IDisposable
     public void ExperimentTransfer_TinyBudget_WritesProbeFineTuneAndScratchResults()
     {
         // The CLI runs from this folder, where the package Microsoft.ML.DnnImageFeaturizer.ResNet18 copies the model.
-        if (!HaveData || !File.Exists(Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18RelativePath)))
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
+        File.Exists(Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18RelativePath)).Should().BeTrue(
+            "the test project references Microsoft.ML.DnnImageFeaturizer.ResNet18, whose props copy the model next to the tests");
 
         string run = Path.Combine(dir, "transfer");
         var (code, stdout, stderr) = CliTests.Run("experiment", "transfer", "--subset", "96", "--test-subset", "48", "--epochs", "1", "--batch", "48",

@@ -45,13 +45,14 @@ public class NnpackGuardTests
     /// The CLI as a process on a CPU NNPACK does not support. Where gdb is installed, NNPACK's own check is made to
     /// answer "unsupported hardware" (status 51), as it does on some of this project's AMD EPYC machines: without the
     /// guard the same command prints one warning per small convolution (19 lines for this one, measured); with it, none.
-    /// Without gdb the command runs as it is, and stderr must still have no NNPACK line.
+    /// gdb is required (scripts/test.sh installs it): without it the test could not make NNPACK refuse, and so could not fail.
     /// </summary>
     [Fact]
     public async Task Cli_OnHardwareNnpackRejects_PrintsNoNnpackLine()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
         string? gdb = new[] { "/usr/bin/gdb", "/usr/local/bin/gdb" }.FirstOrDefault(File.Exists);
+        gdb.Should().NotBeNull("gdb makes NNPACK answer 'unsupported hardware' here (apt-get install gdb; scripts/test.sh does it as root)");
         string script = Path.Combine(Path.GetTempPath(), $"resnetsharp-nnpack-{Guid.NewGuid():N}.gdb");
         var psi = new ProcessStartInfo(gdb ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (gdb is not null)

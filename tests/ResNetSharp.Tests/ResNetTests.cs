@@ -20,9 +20,25 @@ public class ResNetTests
         features.shape.Should().Equal(3, 512, 2, 2);
         var pre = model.ForwardHead(features, preLogits: true);
         pre.shape.Should().Equal(3, 512);
-        torch.allclose(pre, features.mean(new long[] { 2, 3 })).Should().BeTrue();
         var logits = model.call(x);
         torch.allclose(logits, model.Classifier.call(pre), 1e-5, 1e-6).Should().BeTrue();
+    }
+
+    [Fact]
+    public void ForwardHead_PreLogits_IsTheSpatialMean_HandComputed()
+    {
+        using var model = ResNetFactory.ResNet18(new ResNetOptions { NumClasses = 5 });
+        model.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        // Channel c of image n holds n·1000 + c + {0, 1, 2, 3} over its 2×2 positions: the mean is n·1000 + c + 1.5.
+        var features = (torch.arange(2).reshape(2, 1, 1, 1) * 1000 + torch.arange(512).reshape(1, 512, 1, 1) + torch.arange(4).reshape(1, 1, 2, 2))
+            .to(torch.ScalarType.Float32);
+        var pre = model.ForwardHead(features, preLogits: true);
+        pre.shape.Should().Equal(2, 512);
+        pre[1, 7].item<float>().Should().Be(1008.5f);
+        pre[0, 511].item<float>().Should().Be(512.5f);
+        pre[0, 0].item<float>().Should().Be(1.5f);
     }
 
     [Fact]

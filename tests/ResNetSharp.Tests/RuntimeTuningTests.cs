@@ -30,15 +30,4 @@ public class RuntimeTuningTests
         Action act = () => TorchThreads.SetIntraOp(0);
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*≥ 1*");
     }
-
-    [Fact]
-    public void AllocatorTuning_IsOptIn_AndAppliesOnGlibc()
-    {
-        // Loading the library and building a model must not change the allocator.
-        using var model = ResNetFactory.Create("resnet18");
-        AllocatorTuning.Applied.Should().BeFalse();
-        AllocatorTuning.IsSupported.Should().Be(OperatingSystem.IsLinux(), "this test machine runs glibc Linux");
-        Action negative = () => AllocatorTuning.Apply(-1);
-        negative.Should().Throw<ArgumentOutOfRangeException>();
-    }
 }

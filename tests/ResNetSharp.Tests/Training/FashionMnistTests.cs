@@ -14,15 +14,11 @@ namespace ResNetSharp.Tests.Training;
 /// </summary>
 public class FashionMnistTests
 {
-    private static bool Installed => FashionMnist.IsAvailable();
 
     [Fact]
     public void Load_Train_HasSixtyThousandBalancedImagesAndKnownLabels()
     {
-        if (!Installed)
-        {
-            return; // not installed: scripts/test.sh installs it as root
-        }
+        TrainingTestData.RequireFashionMnist();
 
         var train = FashionMnist.Load(DatasetSplit.Train);
 
@@ -40,10 +36,7 @@ public class FashionMnistTests
     [Fact]
     public void Load_Test_HasTenThousandImagesAndKnownLabels()
     {
-        if (!Installed)
-        {
-            return;
-        }
+        TrainingTestData.RequireFashionMnist();
 
         var test = FashionMnist.Load(DatasetSplit.Test);
 

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using FluentAssertions;
 using ResNetSharp.Training;
 
 namespace ResNetSharp.Tests.Training;
@@ -7,6 +8,14 @@ namespace ResNetSharp.Tests.Training;
 /// <summary>Small synthetic data and a tiny network for the training tests (fast, and needing no installed dataset).</summary>
 internal static class TrainingTestData
 {
+    /// <summary>
+    /// Fails the calling test when Debian's Fashion-MNIST is not installed: scripts/test.sh installs it (as root), and a
+    /// missing dataset must fail a test, never pass it.
+    /// </summary>
+    public static void RequireFashionMnist() =>
+        FashionMnist.IsAvailable().Should().BeTrue(
+            $"Fashion-MNIST must be in {FashionMnist.DefaultFolder} (apt-get install dataset-fashion-mnist; scripts/test.sh does it as root)");
+
     /// <summary>
     /// Grey images in which class k is a bright bar at row band k (plus noise): learnable in a few dozen steps.
     /// Pixel i of image n is a fixed function of (seed, n, i), so the set is the same in every run.
