@@ -29,12 +29,18 @@ internal static class Lowering
             bool preAct = model.Table.PreActivation;
             var features = new List<int>();
 
-            // The stem: conv1 – bn1 – ReLU, or the bare conv of a pre-activation network (its first block's bn1 follows).
-            int y = b.Conv("conv1", LoweredGraph.Input, model.Stem, model.StemNorm, relu: !preAct);
+            // The stem: each conv with its BN and ReLU (conv1 – bn1 – ReLU, or a deep stem's three), or the bare conv of a
+            // pre-activation network (its first block's bn1 follows).
+            int y = LoweredGraph.Input;
+            foreach (var layer in model.StemLayers)
+            {
+                y = b.Conv(layer.ConvName, y, layer.Conv, layer.Norm, relu: !preAct, normName: layer.NormName);
+            }
+
             features.Add(y);
             if (model.StemPool is { } pool)
             {
-                y = b.MaxPool("maxpool", y, model.Stem.weight!.shape[0], pool);
+                y = b.MaxPool("maxpool", y, model.StemLayers[^1].Conv.weight!.shape[0], pool);
             }
 
             foreach (var stage in model.Stages)
