@@ -120,11 +120,22 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     {
         var (table, device, dtype) = (Table, Options.Device, Options.DType);
         bool frozen = FrozenNorm(0);
-        long width = table.StemWidth;
-        firstConv = table.Stem == StemKind.ImageNet
-            ? nn.Conv2d(Options.InChannels, width, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
-            : nn.Conv2d(Options.InChannels, width, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
-        conv1 = firstConv;
+        long width = table.StemChannels;
+        if (table.Stem == StemKind.Deep)
+        {
+            var (sequential, layers) = ResNetD.DeepStem(Options.InChannels, table.StemWidth, width, c => Layers.Norm(c, device, dtype, frozen), device, dtype);
+            conv1 = sequential;
+            firstConv = layers[0].Conv;
+            stemLayers.AddRange(layers.Take(layers.Count - 1).Select(l => new StemLayer(l.ConvName, l.Conv, l.NormName, l.Norm)));
+        }
+        else
+        {
+            firstConv = table.Stem == StemKind.ImageNet
+                ? nn.Conv2d(Options.InChannels, width, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
+                : nn.Conv2d(Options.InChannels, width, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
+            conv1 = firstConv;
+        }
+
         register_module("conv1", conv1);
         if (!table.PreActivation)
         {
@@ -133,10 +144,13 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
             register_module("bn1", bn1);
         }
 
-        stemLayers.Add(new StemLayer("conv1", firstConv, "bn1", bn1));
-        int stemStride = table.Stem == StemKind.ImageNet ? 2 : 1;
+        // The last stem conv is followed by bn1 (and a ReLU): conv1 itself, or the deep stem's conv1.6.
+        stemLayers.Add(conv1 is Sequential deep
+            ? new StemLayer("conv1.6", (Conv2d)deep[6], "bn1", bn1)
+            : new StemLayer("conv1", firstConv, "bn1", bn1));
+        int stemStride = table.Stem == StemKind.Cifar ? 1 : 2;
         featureInfo.Add(new FeatureInfo(0, "stem", "C1", width, stemStride, 1));
-        if (table.Stem == StemKind.ImageNet)
+        if (table.Stem != StemKind.Cifar)
         {
             maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
             register_module("maxpool", maxpool);

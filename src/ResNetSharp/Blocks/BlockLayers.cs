@@ -33,7 +33,17 @@ internal sealed record BlockLayers(
         _ => null);
 
     /// <summary>The layers a stage table asks for.</summary>
-    public static BlockLayers For(StageTable table, Device? device, ScalarType? dtype, bool frozenNorm) => Default(device, dtype, frozenNorm);
+    public static BlockLayers For(StageTable table, Device? device, ScalarType? dtype, bool frozenNorm)
+    {
+        var layers = Default(device, dtype, frozenNorm);
+        var norm = layers.Norm;
+        if (table.AvgDown)
+        {
+            layers = layers with { Projection = (inChannels, outChannels, stride, _) => new AvgDownShortcut(inChannels, outChannels, stride, norm(outChannels), device, dtype) };
+        }
+
+        return layers;
+    }
 }
 
 /// <summary>A module that appends its own eval-mode ops to a graph being lowered (shortcuts, attention).</summary>

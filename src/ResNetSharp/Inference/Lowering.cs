@@ -40,7 +40,7 @@ internal static class Lowering
             features.Add(y);
             if (model.StemPool is { } pool)
             {
-                y = b.MaxPool("maxpool", y, model.StemLayers[^1].Conv.weight!.shape[0], pool);
+                y = b.MaxPool("maxpool", y, model.Table.StemChannels, pool);
             }
 
             foreach (var stage in model.Stages)
@@ -171,6 +171,17 @@ internal sealed class LoweringBuilder(bool fold)
         }
 
         return Add(new MaxPoolOp(name, nextValue, input, channels, Pair(pool.kernel_size), Pair(pool.stride ?? pool.kernel_size), Pair(pool.padding ?? new long[] { 0 })));
+    }
+
+    /// <summary>An unpadded average pool (ResNet-D's shortcut); padding, if any, must not be counted.</summary>
+    public int AvgPool(string name, int input, long channels, AvgPool2d pool)
+    {
+        if ((pool.padding is { } p && p.Any(x => x != 0)) || pool.divisor_override is not null)
+        {
+            throw new ArgumentException($"{name}: only unpadded average pooling without a divisor override can be lowered.");
+        }
+
+        return Add(new AvgPoolOp(name, nextValue, input, channels, Pair(pool.kernel_size), Pair(pool.stride ?? pool.kernel_size), pool.ceil_mode));
     }
 
     public int GlobalAveragePool(string name, int input, long channels) => Add(new GlobalAveragePoolOp(name, nextValue, input, channels));

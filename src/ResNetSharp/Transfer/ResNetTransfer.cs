@@ -164,6 +164,11 @@ public sealed partial class ResNet
             return;
         }
 
+        if (Table.Stem == StemKind.Deep)
+        {
+            throw new NotSupportedException($"{ModelName}: AdaptInputChannels adapts a single stem convolution; this model has a deep stem (conv1.0 … conv1.6).");
+        }
+
         if (current != 3)
         {
             throw new ArgumentException($"{ModelName}: AdaptInputChannels derives kernels from RGB (3-channel) ones; this stem takes {current} channels.", nameof(channels));
