@@ -42,6 +42,11 @@ internal sealed record BlockLayers(
             layers = layers with { Projection = (inChannels, outChannels, stride, _) => new AvgDownShortcut(inChannels, outChannels, stride, norm(outChannels), device, dtype) };
         }
 
+        if (table.Attention == BlockAttention.SqueezeExcite)
+        {
+            layers = layers with { Attention = channels => new SqueezeExcite(channels, device, dtype) };
+        }
+
         return layers;
     }
 }

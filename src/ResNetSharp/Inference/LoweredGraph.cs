@@ -161,6 +161,24 @@ internal sealed class AvgPoolOp(string name, int output, int input, long channel
     }
 }
 
+/// <summary>
+/// Squeeze-and-excitation on an N×C×H×W map: s = sigmoid(W2·relu(W1·mean_hw(x) + b1) + b2), y = x·s per channel.
+/// <see cref="Fc1Weight"/> is r×C×1×1 and <see cref="Fc2Weight"/> C×r×1×1, as the 1×1 convolutions they come from.
+/// </summary>
+internal sealed class SqueezeExciteOp(string name, int output, int input, Tensor fc1Weight, Tensor fc1Bias, Tensor fc2Weight, Tensor fc2Bias)
+    : LoweredOp(name, output, input)
+{
+    public Tensor Fc1Weight { get; } = fc1Weight;
+
+    public Tensor Fc1Bias { get; } = fc1Bias;
+
+    public Tensor Fc2Weight { get; } = fc2Weight;
+
+    public Tensor Fc2Bias { get; } = fc2Bias;
+
+    public override long OutChannels => Fc2Weight.shape[0];
+}
+
 /// <summary>Global average pooling: N×C×H×W → N×C.</summary>
 internal sealed class GlobalAveragePoolOp(string name, int output, int input, long channels) : LoweredOp(name, output, input)
 {

@@ -184,6 +184,17 @@ internal sealed class LoweringBuilder(bool fold)
         return Add(new AvgPoolOp(name, nextValue, input, channels, Pair(pool.kernel_size), Pair(pool.stride ?? pool.kernel_size), pool.ceil_mode));
     }
 
+    /// <summary>Squeeze-and-excitation from its two 1×1 convolutions (copied; they keep their biases).</summary>
+    public int SqueezeExcite(string name, int input, Conv2d fc1, Conv2d fc2)
+    {
+        if (fc1.bias is null || fc2.bias is null)
+        {
+            throw new ArgumentException($"{name}: squeeze-and-excitation is lowered with biased fc1 and fc2 convolutions.");
+        }
+
+        return Add(new SqueezeExciteOp(name, nextValue, input, Copy(fc1.weight!), Copy(fc1.bias), Copy(fc2.weight!), Copy(fc2.bias)));
+    }
+
     public int GlobalAveragePool(string name, int input, long channels) => Add(new GlobalAveragePoolOp(name, nextValue, input, channels));
 
     public int Linear(string name, int input, Linear fc)

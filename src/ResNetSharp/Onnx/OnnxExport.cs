@@ -295,6 +295,20 @@ public static class OnnxExport
                     break;
                 }
 
+                case SqueezeExciteOp se:
+                {
+                    // x · sigmoid(fc2(relu(fc1(GAP(x))))): the gate is N×C×1×1 and Mul broadcasts it over H×W.
+                    string pooled = $"{op.Name}.pooled", hidden = $"{op.Name}.hidden", logit = $"{op.Name}.logit", gate = $"{op.Name}.gate";
+                    Node("GlobalAveragePool", $"{op.Name}.pool", new[] { x }, pooled);
+                    Node("Conv", $"{op.Name}.fc1", new[] { pooled, Initializer($"{op.Name}.fc1.weight", se.Fc1Weight), Initializer($"{op.Name}.fc1.bias", se.Fc1Bias) },
+                        Relu(true, hidden, $"{op.Name}.fc1")).Attribute.Add(Ints("kernel_shape", new long[] { 1, 1 }));
+                    Node("Conv", $"{op.Name}.fc2", new[] { hidden, Initializer($"{op.Name}.fc2.weight", se.Fc2Weight), Initializer($"{op.Name}.fc2.bias", se.Fc2Bias) },
+                        logit).Attribute.Add(Ints("kernel_shape", new long[] { 1, 1 }));
+                    Node("Sigmoid", $"{op.Name}.sigmoid", new[] { logit }, gate);
+                    Node("Mul", $"{op.Name}.scale", new[] { x, gate }, y);
+                    break;
+                }
+
                 case GlobalAveragePoolOp:
                 {
                     string pooled = $"{op.Name}.map";
