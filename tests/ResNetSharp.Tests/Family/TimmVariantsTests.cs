@@ -2,10 +2,14 @@ using System;
 using System.IO;
 using System.Linq;
 using FluentAssertions;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace ResNetSharp.Tests.Family;
 
@@ -107,6 +111,39 @@ public class TimmVariantsTests(ITestOutputHelper output)
         double fullErr = WeightsTestSupport.RelativeError(model.call(x), reference);
         output.WriteLine($"{name} logits: {fullErr:E2}");
         fullErr.Should().BeLessThanOrEqualTo(Tolerance);
+    }
+
+    /// <summary>
+    /// ONNX Runtime (an independent implementation of AveragePool's ceil mode and of SE's GAP, Conv, Sigmoid, Mul) runs the
+    /// export on a 72×88 input, whose 9×11 layer2 maps leave partial 2×2 windows in the avg-down pools, folded and with BN kept.
+    /// </summary>
+    [Theory]
+    [InlineData("resnet50d", "AveragePool")]
+    [InlineData("seresnet50", "Sigmoid")]
+    public void ExportOnnx_OddSizedMaps_OnnxRuntimeMatchesEvalModel(string name, string op)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ResNetFactory.Create(name, new ResNetOptions { NumClasses = 7 });
+        InferenceResNetTests.RandomizeNorms(model, 31);
+        model.eval();
+        torch.manual_seed(4);
+        var x = torch.randn(2, 3, 72, 88);
+        using var noGrad = torch.no_grad();
+        var expected = model.call(x);
+        foreach (bool keep in new[] { false, true })
+        {
+            var proto = OnnxExport.ToModelProto(model, new OnnxExportOptions { KeepBatchNorm = keep });
+            proto.Graph.Node.Select(n => n.OpType).Should().Contain(op);
+            using var session = new InferenceSession(proto.ToByteArray(), new SessionOptions { IntraOpNumThreads = 2 });
+            var input = new DenseTensor<float>(x.contiguous().data<float>().ToArray(), x.shape.Select(d => (int)d).ToArray());
+            using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor("input", input) });
+            var logits = results.Single(r => r.Name == "logits").AsTensor<float>();
+            var actual = torch.tensor(logits.ToArray(), logits.Dimensions.ToArray().Select(d => (long)d).ToArray());
+            actual.shape.Should().Equal(expected.shape);
+            double err = WeightsTestSupport.RelativeError(actual, expected);
+            output.WriteLine($"{name} (BN kept: {keep}): ONNX Runtime vs TorchSharp {err:E2}");
+            err.Should().BeLessThanOrEqualTo(Tolerance);
+        }
     }
 
     [Theory]
