@@ -151,6 +151,7 @@ public sealed partial class ResNet
     /// </summary>
     /// <param name="channels">New input channel count (≥ 1).</param>
     /// <exception cref="ArgumentException">Fewer than 1 channel, or the stem does not take 3 channels now (the model is unchanged).</exception>
+    /// <exception cref="NotSupportedException">The model has a deep stem (ResNet-D), whose first convolution sits inside <c>conv1</c>.</exception>
     public void AdaptInputChannels(int channels)
     {
         int current = Options.InChannels;

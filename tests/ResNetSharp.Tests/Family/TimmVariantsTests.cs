@@ -54,6 +54,36 @@ public class TimmVariantsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ResNet50d_FreezesAndExtractsFeaturesThroughTheDeepStem()
+    {
+        using var model = ResNetFactory.Create("resnet50d", new ResNetOptions { FrozenStages = 1, NumClasses = 3 });
+        var stemParameters = model.named_parameters().Where(p => p.name.StartsWith("conv1.", StringComparison.Ordinal)).ToList();
+        stemParameters.Select(p => p.name).Should().Equal("conv1.0.weight", "conv1.3.weight", "conv1.6.weight"); // its BNs are frozen (buffers)
+        stemParameters.Should().OnlyContain(p => !p.parameter.requires_grad);
+        model.named_buffers().Select(b => b.name).Should().Contain(new[] { "conv1.1.running_mean", "conv1.4.weight", "bn1.running_var" });
+        model.named_parameters().Where(p => p.name.StartsWith("layer1.", StringComparison.Ordinal)).Should().OnlyContain(p => p.parameter.requires_grad);
+
+        model.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(8);
+        var x = torch.randn(1, 3, 64, 64);
+        var maps = model.ForwardFeatureMaps(x, 0, 4);
+        maps[0].Map.shape.Should().Equal(1, 64, 32, 32);
+        maps[1].Map.shape.Should().Equal(1, 2048, 2, 2);
+        WeightsTestSupport.RelativeError(maps[1].Map, model.ForwardFeatures(x)).Should().BeLessThan(1e-6);
+    }
+
+    [Fact]
+    public void ResNet50d_AdaptInputChannels_SaysTheDeepStemIsNotSupported()
+    {
+        using var model = ResNetFactory.Create("resnet50d");
+        var act = () => model.AdaptInputChannels(1);
+        act.Should().Throw<NotSupportedException>().WithMessage("*deep stem*");
+        model.Options.InChannels.Should().Be(3);
+    }
+
+    [Fact]
     public void SeResNet50_HasTimmsSqueezeWidths()
     {
         using var model = ResNetFactory.Create("seresnet50");
