@@ -84,6 +84,15 @@ public class TimmVariantsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ResNet50d_WithDilation_IsRejectedRatherThanDivergingFromTimm()
+    {
+        var act = () => ResNetFactory.Create("resnet50d", new ResNetOptions { ReplaceStrideWithDilation = new[] { false, false, true } });
+        act.Should().Throw<ArgumentException>().WithMessage("*ReplaceStrideWithDilation*AvgDown*");
+        using var undilated = ResNetFactory.Create("resnet50d", new ResNetOptions { ReplaceStrideWithDilation = new[] { false, false, false } });
+        undilated.OutputStride.Should().Be(32);
+    }
+
+    [Fact]
     public void SeResNet50_HasTimmsSqueezeWidths()
     {
         using var model = ResNetFactory.Create("seresnet50");
