@@ -243,7 +243,49 @@ def torchvision_224(out):
     write_safetensors(path, {"input": x, "pooled": pooled, "logits": logits}, meta)
 
 
-PARTS = [state_dict_keys, torchvision_weights, torchvision_224, roi_ops, pytorch_checkpoints]
+TIMM_VARIANTS = ["resnet50d", "seresnet50"]
+
+
+def timm_variant_weights(out):
+    """Per timm variant (tools/timm_variants.py, an independent definition with timm's names): its seeded state dict
+    and eval-mode input, stage outputs and logits on a 2x3x72x72 batch (odd 9x9 maps in layer2, so ResNet-D's
+    ceil-mode average pool meets a partial window), and its parameter count, checked against timm's."""
+    from timm_variants import PARAMETERS, build
+    for i, name in enumerate(TIMM_VARIANTS):
+        weights = os.path.join(out, f"weights_{name}.safetensors")
+        io = os.path.join(out, f"weights_{name}_io.safetensors")
+        if os.path.exists(weights) and os.path.exists(io):
+            continue
+        torch.manual_seed(3000 + i)
+        model = build(name)
+        count = sum(p.numel() for p in model.parameters())
+        assert count == PARAMETERS[name], f"{name}: {count} parameters, timm has {PARAMETERS[name]}"
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.normal_(0.0, 0.2)
+                    m.momentum = None
+            model.fc.bias.normal_(0.0, 0.1)
+            model.train()
+            for _ in range(3):
+                model(torch.randn(4, 3, 64, 64) * 1.5 + 0.3)
+        model.eval()
+        torch.manual_seed(4000 + i)
+        x = torch.randn(2, 3, 72, 72)
+        outputs = {"input": x}
+        with torch.no_grad():
+            y = model.stem(x)
+            for stage in ("layer1", "layer2", "layer3", "layer4"):
+                y = getattr(model, stage)(y)
+                outputs[stage] = y
+            outputs["logits"] = model(x)
+        meta = {"model": name, "torch": torch.__version__, "parameters": str(count), "source": "tools/timm_variants.py"}
+        write_safetensors(weights, model.state_dict(), meta)
+        write_safetensors(io, outputs, meta)
+
+
+PARTS = [state_dict_keys, torchvision_weights, torchvision_224, roi_ops, pytorch_checkpoints, timm_variant_weights]
 
 
 def main():

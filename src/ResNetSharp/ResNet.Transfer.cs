@@ -151,6 +151,7 @@ public sealed partial class ResNet
     /// </summary>
     /// <param name="channels">New input channel count (≥ 1).</param>
     /// <exception cref="ArgumentException">Fewer than 1 channel, or the stem does not take 3 channels now (the model is unchanged).</exception>
+    /// <exception cref="NotSupportedException">The model has a deep stem (ResNet-D), whose first convolution sits inside <c>conv1</c>.</exception>
     public void AdaptInputChannels(int channels)
     {
         int current = Options.InChannels;
@@ -162,6 +163,11 @@ public sealed partial class ResNet
         if (channels == current)
         {
             return;
+        }
+
+        if (Table.Stem == StemKind.Deep)
+        {
+            throw new NotSupportedException($"{ModelName}: AdaptInputChannels adapts a single stem convolution; this model has a deep stem (conv1.0 … conv1.6).");
         }
 
         if (current != 3)
@@ -179,18 +185,18 @@ public sealed partial class ResNet
         using (torch.no_grad())
         using (var scope = torch.NewDisposeScope())
         {
-            var w = conv1.weight!.detach();
+            var w = firstConv.weight!.detach();
             Tensor result = channels == 1
                 ? w.sum(1, keepdim: true)
                 : w.repeat(1, (channels + 2) / 3, 1, 1)[.., ..channels] * (3.0 / channels);
             adapted = result.contiguous().clone().MoveToOuterDisposeScope();
         }
 
-        bool trainable = conv1.weight!.requires_grad;
-        var stride = conv1.stride;
-        var padding = conv1.padding ?? new long[] { 0, 0 };
-        var kernel = conv1.kernel_size;
-        var replacement = nn.Conv2d(channels, conv1.out_channels, kernel_size: (kernel[0], kernel[1]), stride: (stride[0], stride[1]),
+        bool trainable = firstConv.weight!.requires_grad;
+        var stride = firstConv.stride;
+        var padding = firstConv.padding ?? new long[] { 0, 0 };
+        var kernel = firstConv.kernel_size;
+        var replacement = nn.Conv2d(channels, firstConv.out_channels, kernel_size: (kernel[0], kernel[1]), stride: (stride[0], stride[1]),
             padding: (padding[0], padding[1]), bias: false, device: adapted.device, dtype: adapted.dtype);
         using (torch.no_grad())
         {
@@ -200,8 +206,8 @@ public sealed partial class ResNet
         replacement.weight!.requires_grad = trainable;
         adapted.Dispose();
         ReplaceChild("conv1", replacement);
-        var previous = conv1;
-        conv1 = replacement;
+        var previous = firstConv;
+        conv1 = firstConv = replacement;
         previous.Dispose();
         Options = Options with { InChannels = channels };
         metadata = newMetadata;

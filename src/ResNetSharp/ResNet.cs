@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -49,11 +50,13 @@ public sealed class ResNetStage
 /// </remarks>
 public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 {
-    private Conv2d conv1;
-    private readonly nn.Module<Tensor, Tensor>? bn1;
-    private readonly MaxPool2d? maxpool;
-    private readonly nn.Module<Tensor, Tensor>? norm;
-    private readonly Linear fc;
+    private nn.Module<Tensor, Tensor> conv1; // the stem's convolution, or a deep stem's Sequential (registered as conv1)
+    private Conv2d firstConv; // the stem's first convolution (conv1 itself unless the stem is deep)
+    private nn.Module<Tensor, Tensor>? bn1;
+    private MaxPool2d? maxpool;
+    private nn.Module<Tensor, Tensor>? norm;
+    private Linear fc;
+    private readonly List<StemLayer> stemLayers = new();
     private readonly List<ResNetStage> stages = new();
     private readonly List<FeatureInfo> featureInfo = new();
     private ModelMetadata? metadata;
@@ -75,94 +78,22 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         Options = options;
         ModelName = name;
 
-        Device? device = options.Device;
-        ScalarType? dtype = options.DType;
-        bool preAct = table.PreActivation;
-        bool StageFrozen(int s) => options.FrozenStages >= s + 2; // 1 = stem, 2 = stem + conv2_x, …
-        conv1 = table.Stem == StemKind.ImageNet
-            ? nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
-            : nn.Conv2d(options.InChannels, table.StemWidth, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
-        register_module("conv1", conv1);
-        if (!preAct)
-        {
-            // A pre-activation stem is the bare conv: the first block's bn1 normalises its output.
-            bn1 = Layers.Norm(table.StemWidth, device, dtype, options.FrozenBatchNorm || options.FrozenStages >= 1);
-            register_module("bn1", bn1);
-        }
-
-        int stemStride = table.Stem == StemKind.ImageNet ? 2 : 1;
-        featureInfo.Add(new FeatureInfo(0, "stem", "C1", table.StemWidth, stemStride, 1));
-        if (table.Stem == StemKind.ImageNet)
-        {
-            maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
-            register_module("maxpool", maxpool);
-        }
-
-        long inPlanes = table.StemWidth;
-        int totalStride = table.Stem == StemKind.ImageNet ? 4 : 1;
+        long channels = BuildStem();
+        int totalStride = featureInfo[0].Stride * (maxpool is null ? 1 : 2);
         long dilation = 1;
-        int blockCount = table.Layers.Sum(), blockIndex = 0;
         for (int s = 0; s < table.StageCount; s++)
         {
-            long stageStride = table.Strides[s];
-            long previousDilation = dilation;
-            if (s > 0 && options.ReplaceStrideWithDilation is { } dilate && dilate[s - 1])
-            {
-                // torchvision's rule: the stage keeps the resolution and dilates by the stride it gave up;
-                // its first block still uses the previous dilation.
-                dilation *= stageStride;
-                stageStride = 1;
-            }
-
-            var blocks = new List<ResidualBlock>();
-            for (int b = 0; b < table.Layers[s]; b++)
-            {
-                // Only the first block of a stage changes stride (and, usually, width).
-                var block = CreateBlock(table, inPlanes, table.Widths[s], b == 0 ? stageStride : 1, b == 0 ? previousDilation : dilation,
-                    options.FrozenBatchNorm || StageFrozen(s), device, dtype);
-                if (options.DropPathRate > 0)
-                {
-                    // Linear schedule (Huang et al. 2016): 0 for the first block, the full rate for the last.
-                    block.DropPathRate = blockCount > 1 ? options.DropPathRate * blockIndex / (blockCount - 1) : 0;
-                }
-
-                blockIndex++;
-                blocks.Add(block);
-                inPlanes = block.OutChannels;
-            }
-
-            var stage = nn.Sequential(blocks.Cast<nn.Module<Tensor, Tensor>>());
-            register_module($"layer{s + 1}", stage);
-            stages.Add(new ResNetStage(s, stage, blocks));
-            totalStride *= (int)stageStride;
-            featureInfo.Add(new FeatureInfo(s + 1, $"layer{s + 1}", $"C{s + 2}", inPlanes, totalStride, (int)dilation));
+            var stage = BuildStage(s, channels, ref dilation, out long stride);
+            register_module(stage.Name, stage.Module);
+            stages.Add(stage);
+            channels = stage.OutChannels;
+            totalStride *= (int)stride;
+            featureInfo.Add(new FeatureInfo(s + 1, stage.Name, $"C{s + 2}", channels, totalStride, (int)dilation));
         }
 
         OutputStride = totalStride;
-        if (preAct)
-        {
-            // The final BN (+ ReLU in forward) of a pre-activation network: the last block's sum is not normalised.
-            norm = Layers.Norm(inPlanes, device, dtype, options.FrozenBatchNorm || StageFrozen(table.StageCount - 1));
-            register_module("norm", norm);
-        }
-
-        NumClasses = options.ResolveNumClasses(table);
-        fc = nn.Linear(inPlanes, NumClasses, device: device, dtype: dtype);
-        register_module("fc", fc);
-
-        using (torch.no_grad())
-        {
-            nn.init.kaiming_normal_(conv1.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-            foreach (var n in new[] { bn1, norm })
-            {
-                if (n is BatchNorm2d bn)
-                {
-                    nn.init.ones_(bn.weight);
-                    nn.init.zeros_(bn.bias);
-                }
-            }
-        }
-
+        BuildHead(channels);
+        InitializeStem(); // after the head, as before the split, so a seeded model draws the same weights
         if (options.ZeroInitResidual)
         {
             foreach (var block in stages.SelectMany(s => s.Blocks))
@@ -171,24 +102,154 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
             }
         }
 
-        if (options.FrozenStages >= 1)
+        Freeze();
+    }
+
+    /// <summary>One convolution of the stem with the norm after it (null in a pre-activation stem) and their module names.</summary>
+    internal sealed record StemLayer(string ConvName, Conv2d Conv, string NormName, nn.Module<Tensor, Tensor>? Norm);
+
+    /// <summary>The norm every BN of the given part (0 = stem, 1 … N = the stages) is made by: frozen or not.</summary>
+    private bool FrozenNorm(int part) => Options.FrozenBatchNorm || Options.FrozenStages >= part + 1;
+
+    /// <summary>
+    /// The stem, registered as torchvision and timm name it: <c>conv1</c> (one conv, or the deep stem's
+    /// <c>conv1.0</c> … <c>conv1.6</c>), <c>bn1</c> (ReLU after it) and <c>maxpool</c>. Returns the channels it outputs.
+    /// </summary>
+    [MemberNotNull(nameof(conv1), nameof(firstConv))]
+    private long BuildStem()
+    {
+        var (table, device, dtype) = (Table, Options.Device, Options.DType);
+        bool frozen = FrozenNorm(0);
+        long width = table.StemChannels;
+        if (table.Stem == StemKind.Deep)
         {
-            conv1.weight.requires_grad = false;
-            foreach (var stage in stages.Where(st => StageFrozen(st.Index)))
+            var (sequential, layers) = ResNetD.DeepStem(Options.InChannels, table.StemWidth, width, c => Layers.Norm(c, device, dtype, frozen), device, dtype);
+            conv1 = sequential;
+            firstConv = layers[0].Conv;
+            stemLayers.AddRange(layers.Take(layers.Count - 1).Select(l => new StemLayer(l.ConvName, l.Conv, l.NormName, l.Norm)));
+        }
+        else
+        {
+            firstConv = table.Stem == StemKind.ImageNet
+                ? nn.Conv2d(Options.InChannels, width, kernel_size: 7, stride: 2, padding: 3, bias: false, device: device, dtype: dtype)
+                : nn.Conv2d(Options.InChannels, width, kernel_size: 3, stride: 1, padding: 1, bias: false, device: device, dtype: dtype);
+            conv1 = firstConv;
+        }
+
+        register_module("conv1", conv1);
+        if (!table.PreActivation)
+        {
+            // A pre-activation stem is the bare conv: the first block's bn1 normalises its output.
+            bn1 = Layers.Norm(width, device, dtype, frozen);
+            register_module("bn1", bn1);
+        }
+
+        // The last stem conv is followed by bn1 (and a ReLU): conv1 itself, or the deep stem's conv1.6.
+        stemLayers.Add(conv1 is Sequential deep
+            ? new StemLayer("conv1.6", (Conv2d)deep[6], "bn1", bn1)
+            : new StemLayer("conv1", firstConv, "bn1", bn1));
+        int stemStride = table.Stem == StemKind.Cifar ? 1 : 2;
+        featureInfo.Add(new FeatureInfo(0, "stem", "C1", width, stemStride, 1));
+        if (table.Stem != StemKind.Cifar)
+        {
+            maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
+            register_module("maxpool", maxpool);
+        }
+
+        return width;
+    }
+
+    /// <summary>
+    /// Stage <paramref name="s"/> (torchvision's <c>_make_layer</c>): its blocks as <c>layer{s+1}.0</c> …, the first
+    /// one changing stride and width. With stride replaced by dilation the stage keeps the resolution and dilates by
+    /// the stride it gave up (torchvision's rule; its first block still uses the previous dilation).
+    /// </summary>
+    private ResNetStage BuildStage(int s, long inPlanes, ref long dilation, out long stride)
+    {
+        var table = Table;
+        stride = table.Strides[s];
+        long previousDilation = dilation;
+        if (s > 0 && Options.ReplaceStrideWithDilation is { } dilate && dilate[s - 1])
+        {
+            dilation *= stride;
+            stride = 1;
+        }
+
+        var parts = BlockLayers.For(table, Options.Device, Options.DType, FrozenNorm(s + 1));
+        int blockCount = table.Layers.Sum(), firstIndex = table.Layers.Take(s).Sum();
+        var blocks = new List<ResidualBlock>();
+        for (int b = 0; b < table.Layers[s]; b++)
+        {
+            // Only the first block of a stage changes stride (and, usually, width).
+            var block = CreateBlock(table, parts, inPlanes, table.Widths[s], b == 0 ? stride : 1, b == 0 ? previousDilation : dilation);
+            if (Options.DropPathRate > 0)
             {
-                foreach (var p in stage.Module.parameters())
-                {
-                    p.requires_grad = false;
-                }
+                // Linear schedule (Huang et al. 2016): 0 for the first block, the full rate for the last.
+                block.DropPathRate = blockCount > 1 ? Options.DropPathRate * (firstIndex + b) / (blockCount - 1) : 0;
             }
 
-            if (norm is not null && StageFrozen(table.StageCount - 1))
-            {
-                foreach (var p in norm.parameters())
-                {
-                    p.requires_grad = false;
-                }
-            }
+            blocks.Add(block);
+            inPlanes = block.OutChannels;
+        }
+
+        return new ResNetStage(s, nn.Sequential(blocks.Cast<nn.Module<Tensor, Tensor>>()), blocks);
+    }
+
+    /// <summary>The head: (pre-activation only) the final <c>norm</c> + ReLU, then global average pooling and <c>fc</c>.</summary>
+    [MemberNotNull(nameof(fc))]
+    private void BuildHead(long channels)
+    {
+        if (Table.PreActivation)
+        {
+            // Pre-activation units end in an add; one BN + ReLU normalises the last sum before pooling.
+            norm = Layers.Norm(channels, Options.Device, Options.DType, FrozenNorm(Table.StageCount));
+            register_module("norm", norm);
+        }
+
+        NumClasses = Options.ResolveNumClasses(Table);
+        fc = nn.Linear(channels, NumClasses, device: Options.Device, dtype: Options.DType);
+        register_module("fc", fc);
+    }
+
+    /// <summary>He (fan-out) init for the stem's convolutions, weight 1 / bias 0 for its norms (torchvision's init).</summary>
+    private void InitializeStem()
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var layer in stemLayers)
+        {
+            nn.init.kaiming_normal_(layer.Conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+            InitNorm(layer.Norm);
+        }
+    }
+
+    private static void InitNorm(nn.Module<Tensor, Tensor>? n)
+    {
+        if (n is BatchNorm2d bn)
+        {
+            using var noGrad = torch.no_grad();
+            nn.init.ones_(bn.weight);
+            nn.init.zeros_(bn.bias);
+        }
+    }
+
+    /// <summary>Detectron's FREEZE_AT: the stem's and the first FrozenStages − 1 stages' parameters stop requiring gradients.</summary>
+    private void Freeze()
+    {
+        if (Options.FrozenStages < 1)
+        {
+            return;
+        }
+
+        var frozen = new List<nn.Module> { conv1 };
+        frozen.AddRange(stages.Where(st => Options.FrozenStages >= st.Index + 2).Select(st => (nn.Module)st.Module));
+        if (norm is not null && Options.FrozenStages >= Table.StageCount + 1)
+        {
+            frozen.Add(norm);
+        }
+
+        foreach (var p in frozen.SelectMany(m => m.parameters()))
+        {
+            p.requires_grad = false;
         }
     }
 
@@ -224,8 +285,11 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The residual stages, in order.</summary>
     public IReadOnlyList<ResNetStage> Stages => stages;
 
-    /// <summary>The stem convolution (<c>conv1</c>).</summary>
-    public Conv2d Stem => conv1;
+    /// <summary>The stem convolution (<c>conv1</c>); the first of them (<c>conv1.0</c>) in a deep stem.</summary>
+    public Conv2d Stem => firstConv;
+
+    /// <summary>The stem's convolutions in order, each with the norm that follows it (then a ReLU), for lowering.</summary>
+    internal IReadOnlyList<StemLayer> StemLayers => stemLayers;
 
     /// <summary>The stem BatchNorm (<c>bn1</c>), for BN folding.</summary>
     internal nn.Module<Tensor, Tensor>? StemNorm => bn1;
@@ -288,7 +352,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// </summary>
     internal TrainingLayout ResolvedTrainingLayout => trainingLayout switch
     {
-        TrainingLayout.Auto => Table.Block == BlockKind.Basic && conv1.weight.device_type == DeviceType.CPU && conv1.weight.dtype == ScalarType.Float32
+        TrainingLayout.Auto => Table.Block == BlockKind.Basic && firstConv.weight.device_type == DeviceType.CPU && firstConv.weight.dtype == ScalarType.Float32
             ? TrainingLayout.ChannelsLast
             : TrainingLayout.ChannelsFirst,
         var explicitLayout => explicitLayout,
@@ -473,13 +537,12 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         }
     }
 
-    private static ResidualBlock CreateBlock(StageTable table, long inPlanes, long planes, long stride, long dilation, bool frozenNorm,
-        Device? device, ScalarType? dtype) =>
+    private static ResidualBlock CreateBlock(StageTable table, BlockLayers parts, long inPlanes, long planes, long stride, long dilation) =>
         table.Block switch
         {
-            BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, dilation, device, dtype, table.PreActivation, frozenNorm),
-            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.StridePlacement, table.Shortcut, dilation, device, dtype,
-                table.PreActivation, frozenNorm),
+            BlockKind.Basic => new BasicBlock(inPlanes, planes, stride, table.Shortcut, dilation, table.PreActivation, parts),
+            _ => new Bottleneck(inPlanes, planes, stride, table.Groups, table.WidthPerGroup, table.StridePlacement, table.Shortcut, dilation,
+                table.PreActivation, parts),
         };
 
     /// <inheritdoc />

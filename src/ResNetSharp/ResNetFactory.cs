@@ -45,6 +45,16 @@ public static class ResNetFactory
         new("wide_resnet50_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers34, WidthPerGroup = 128 }, "Wide ResNet-50-2"),
         new("wide_resnet101_2", "Wide ResNet", new StageTable { Block = BlockKind.Bottleneck, Layers = Layers101, WidthPerGroup = 128 }, "Wide ResNet-101-2"),
 
+        // timm's ResNet-D (Bag of Tricks: deep 3×3 stem of width 32, average-pool projections), plain and ResNeXt.
+        new("resnet50d", "ResNet-D", R50 with { Stem = StemKind.Deep, StemWidth = 32, AvgDown = true }, "ResNet-50-D (timm: deep stem, avg-down shortcuts)"),
+        new("resnext50d_32x4d", "ResNet-D", R50 with { Stem = StemKind.Deep, StemWidth = 32, AvgDown = true, Groups = 32, WidthPerGroup = 4 },
+            "ResNeXt-50-D 32×4d (timm: deep stem, avg-down shortcuts)"),
+
+        // timm's SE-ResNet / SE-ResNeXt: squeeze-and-excitation (se.fc1, se.fc2) on every block's branch.
+        new("seresnet50", "SE-ResNet", R50 with { Attention = BlockAttention.SqueezeExcite }, "SE-ResNet-50 (timm: squeeze-and-excitation, r = C/16)"),
+        new("seresnext50_32x4d", "SE-ResNet", R50 with { Attention = BlockAttention.SqueezeExcite, Groups = 32, WidthPerGroup = 4 },
+            "SE-ResNeXt-50 32×4d (timm: squeeze-and-excitation, r = C/16)"),
+
         // The paper's CIFAR-10 networks (§4.2, Table 6): 6n+2 layers, 16/32/64 filters, option A shortcuts.
         new("resnet20", "CIFAR ResNet", Cifar(3), "CIFAR ResNet-20 (n = 3, 0.27 M params)"),
         new("resnet32", "CIFAR ResNet", Cifar(5), "CIFAR ResNet-32 (n = 5, 0.46 M params)"),

@@ -107,6 +107,13 @@ public sealed record ResNetOptions
             throw new ArgumentException($"ResNetOptions.FrozenStages must be ≤ {table.StageCount + 1} (stem + {table.StageCount} stages), got {FrozenStages}.");
         }
 
+        if (table.AvgDown && ReplaceStrideWithDilation is { } dilated && dilated.Any(d => d))
+        {
+            throw new ArgumentException(
+                "ResNetOptions.ReplaceStrideWithDilation cannot be combined with StageTable.AvgDown: in a dilated stage timm's ResNet-D " +
+                "shortcut pools with a stride-1, 'same'-padded 2×2 average, which ResNetSharp does not implement.");
+        }
+
         if (DropPathRate > 0 && table.Shortcut == ShortcutOption.None)
         {
             throw new ArgumentException("ResNetOptions.DropPathRate needs shortcuts: a plain network (Shortcut = None) has no identity path to fall back on.");

@@ -51,6 +51,26 @@ public enum StemKind
 
     /// <summary>3×3 convolution, stride 1, no pooling (the paper's CIFAR networks; output stride 1).</summary>
     Cifar,
+
+    /// <summary>
+    /// ResNet-C/D's deep stem (He et al. 2019, "Bag of Tricks"; timm's <c>stem_type='deep'</c>): three 3×3 convolutions
+    /// of <see cref="StageTable.StemWidth"/>, <see cref="StageTable.StemWidth"/> and 2 × <see cref="StageTable.StemWidth"/>
+    /// channels (the first stride 2), each followed by BN + ReLU, then the 3×3 max pool, stride 2 (output stride 4).
+    /// </summary>
+    Deep,
+}
+
+/// <summary>Channel attention applied to every residual branch after its last BN, before the add.</summary>
+public enum BlockAttention
+{
+    /// <summary>None (the paper's blocks).</summary>
+    None,
+
+    /// <summary>
+    /// Squeeze-and-excitation (Hu et al. 2018), as timm's <c>se</c>: global average pool, 1×1 conv C → r, ReLU,
+    /// 1×1 conv r → C, sigmoid, scale; r = C / 16 rounded to a multiple of 8.
+    /// </summary>
+    SqueezeExcite,
 }
 
 /// <summary>
@@ -77,8 +97,20 @@ public sealed record StageTable
     /// <summary>The stem. Default: <see cref="StemKind.ImageNet"/>.</summary>
     public StemKind Stem { get; init; } = StemKind.ImageNet;
 
-    /// <summary>Output channels of the stem convolution. Default: 64.</summary>
+    /// <summary>
+    /// Output channels of the stem convolution. Default: 64. For a <see cref="StemKind.Deep"/> stem, the width of its
+    /// first two convolutions; the stem then outputs twice as many (<see cref="StemChannels"/>), as in timm.
+    /// </summary>
     public int StemWidth { get; init; } = 64;
+
+    /// <summary>
+    /// ResNet-D's shortcut (timm's <c>avg_down</c>): a projection first averages 2×2 windows at the block's stride
+    /// (ceil mode, padding not counted), then applies a stride-1 1×1 conv + BN, so no input is skipped. Default false.
+    /// </summary>
+    public bool AvgDown { get; init; }
+
+    /// <summary>Channel attention in every block (timm's <c>attn_layer</c>). Default <see cref="BlockAttention.None"/>.</summary>
+    public BlockAttention Attention { get; init; }
 
     /// <summary>Groups of the 3×3 convolution (ResNeXt's cardinality). Default: 1. Bottleneck only.</summary>
     public int Groups { get; init; } = 1;
@@ -108,11 +140,14 @@ public sealed record StageTable
     /// <summary>Number of residual stages (the length of <see cref="Layers"/>).</summary>
     public int StageCount => Layers.Count;
 
+    /// <summary>Channels the stem outputs: <see cref="StemWidth"/>, or twice it for a deep stem.</summary>
+    public int StemChannels => Stem == StemKind.Deep ? 2 * StemWidth : StemWidth;
+
     /// <summary>Channels of the last feature map (the input width of the classifier).</summary>
     public int FeatureChannels => Widths[^1] * Expansion;
 
     /// <summary>Total down-sampling factor from input to the last feature map (32 for ImageNet tables).</summary>
-    public int OutputStride => (Stem == StemKind.ImageNet ? 4 : 1) * Strides.Aggregate(1, (a, s) => a * s);
+    public int OutputStride => (Stem == StemKind.Cifar ? 1 : 4) * Strides.Aggregate(1, (a, s) => a * s);
 
     /// <summary>Returns a copy with another stride placement (v1 or v1.5).</summary>
     public StageTable WithStridePlacement(StridePlacement placement) => this with { StridePlacement = placement };
@@ -172,9 +207,24 @@ public sealed record StageTable
                 $"BasicBlock supports only Groups = 1 and WidthPerGroup = 64 (got {Groups} and {WidthPerGroup}); use BlockKind.Bottleneck for ResNeXt / Wide ResNet.");
         }
 
-        if (!Enum.IsDefined(StridePlacement) || !Enum.IsDefined(Shortcut) || !Enum.IsDefined(Stem))
+        if (!Enum.IsDefined(StridePlacement) || !Enum.IsDefined(Shortcut) || !Enum.IsDefined(Stem) || !Enum.IsDefined(Attention))
         {
-            throw new ArgumentException("StageTable.StridePlacement, Shortcut and Stem must be defined enum values.");
+            throw new ArgumentException("StageTable.StridePlacement, Shortcut, Stem and Attention must be defined enum values.");
+        }
+
+        if (PreActivation && (Stem == StemKind.Deep || AvgDown || Attention != BlockAttention.None))
+        {
+            throw new ArgumentException("StageTable: the deep stem, AvgDown and Attention are defined for post-activation networks only; set PreActivation = false.");
+        }
+
+        if (AvgDown && Shortcut is not (ShortcutOption.B or ShortcutOption.C))
+        {
+            throw new ArgumentException($"StageTable.AvgDown changes projection shortcuts, which option {Shortcut} does not have; use option B or C.");
+        }
+
+        if (Attention != BlockAttention.None && Shortcut == ShortcutOption.None)
+        {
+            throw new ArgumentException("StageTable.Attention scales the residual branch before the add; a plain network (Shortcut = None) has no add.");
         }
 
         if (Shortcut == ShortcutOption.A && Block != BlockKind.Basic)
@@ -187,5 +237,6 @@ public sealed record StageTable
     public override string ToString() =>
         $"{Block} [{string.Join(", ", Layers)}] × [{string.Join(", ", Widths)}], {Stem} stem, groups {Groups}, " +
         $"width/group {WidthPerGroup}, {(StridePlacement == StridePlacement.V1 ? "v1" : "v1.5")}, option {Shortcut}" +
-        (PreActivation ? ", pre-activation" : "");
+        (PreActivation ? ", pre-activation" : "") + (AvgDown ? ", avg-down" : "") +
+        (Attention == BlockAttention.SqueezeExcite ? ", squeeze-excite" : "");
 }

@@ -21,7 +21,8 @@ public sealed class BasicBlock : ResidualBlock
     private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly Conv2d conv2;
     private readonly nn.Module<Tensor, Tensor> bn2;
-    private readonly ProjectionShortcut? downsample;
+    private readonly nn.Module<Tensor, Tensor>? se;
+    private readonly nn.Module<Tensor, Tensor>? downsample;
     private readonly ZeroPadShortcut? shortcut;
 
     /// <summary>Creates a basic block.</summary>
@@ -36,6 +37,12 @@ public sealed class BasicBlock : ResidualBlock
     /// <param name="frozenNorm">Use <see cref="FrozenBatchNorm2d"/> for every norm. Default false.</param>
     public BasicBlock(long inPlanes, long planes, long stride = 1, ShortcutOption shortcutOption = ShortcutOption.B,
         long dilation = 1, Device? device = null, ScalarType? dtype = null, bool preActivation = false, bool frozenNorm = false)
+        : this(inPlanes, planes, stride, shortcutOption, dilation, preActivation, BlockLayers.Default(device, dtype, frozenNorm))
+    {
+    }
+
+    /// <summary>Creates a basic block from injected layers (norm, projection, attention).</summary>
+    internal BasicBlock(long inPlanes, long planes, long stride, ShortcutOption shortcutOption, long dilation, bool preActivation, BlockLayers layers)
         : base(nameof(BasicBlock), inPlanes, planes * Expansion, stride, shortcutOption, preActivation)
     {
         if (dilation < 1)
@@ -43,14 +50,16 @@ public sealed class BasicBlock : ResidualBlock
             throw new ArgumentException($"BasicBlock: dilation must be ≥ 1, got {dilation}.", nameof(dilation));
         }
 
+        var (device, dtype) = (layers.Device, layers.DType);
         conv1 = Layers.Conv3x3(inPlanes, planes, stride, 1, dilation, device, dtype);
-        bn1 = Layers.Norm(preActivation ? inPlanes : planes, device, dtype, frozenNorm);
+        bn1 = layers.Norm(preActivation ? inPlanes : planes);
         conv2 = Layers.Conv3x3(planes, planes, 1, 1, dilation, device, dtype);
-        bn2 = Layers.Norm(planes, device, dtype, frozenNorm);
+        bn2 = layers.Norm(planes);
+        se = layers.Attention(OutChannels);
         Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype, withNorm: !preActivation, frozenNorm);
+            downsample = layers.Projection(inPlanes, OutChannels, stride, !preActivation);
         }
         else if (shortcutOption == ShortcutOption.A && Shortcuts.ShapeChanges(inPlanes, OutChannels, stride))
         {
@@ -77,7 +86,10 @@ public sealed class BasicBlock : ResidualBlock
     internal override IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms => new[] { bn1, bn2 };
 
     /// <inheritdoc />
-    internal override ProjectionShortcut? ProjectionModule => downsample;
+    internal override nn.Module<Tensor, Tensor>? ProjectionModule => downsample;
+
+    /// <inheritdoc />
+    internal override nn.Module<Tensor, Tensor>? AttentionModule => se;
 
     /// <inheritdoc />
     internal override ZeroPadShortcut? PadShortcut => shortcut;
@@ -98,6 +110,11 @@ public sealed class BasicBlock : ResidualBlock
 
         var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y));
+        if (se is not null)
+        {
+            y = se.call(y);
+        }
+
         return Merge(y, input, downsample, shortcut).MoveToOuterDisposeScope();
     }
 
@@ -110,6 +127,7 @@ public sealed class BasicBlock : ResidualBlock
             bn1.Dispose();
             conv2.Dispose();
             bn2.Dispose();
+            se?.Dispose();
             downsample?.Dispose();
             shortcut?.Dispose();
         }

@@ -24,7 +24,8 @@ public sealed class Bottleneck : ResidualBlock
     private readonly nn.Module<Tensor, Tensor> bn2;
     private readonly Conv2d conv3;
     private readonly nn.Module<Tensor, Tensor> bn3;
-    private readonly ProjectionShortcut? downsample;
+    private readonly nn.Module<Tensor, Tensor>? se;
+    private readonly nn.Module<Tensor, Tensor>? downsample;
 
     /// <summary>Creates a bottleneck block.</summary>
     /// <param name="inPlanes">Input channels.</param>
@@ -42,6 +43,14 @@ public sealed class Bottleneck : ResidualBlock
     public Bottleneck(long inPlanes, long planes, long stride = 1, long groups = 1, long widthPerGroup = 64,
         StridePlacement stridePlacement = StridePlacement.V1_5, ShortcutOption shortcutOption = ShortcutOption.B,
         long dilation = 1, Device? device = null, ScalarType? dtype = null, bool preActivation = false, bool frozenNorm = false)
+        : this(inPlanes, planes, stride, groups, widthPerGroup, stridePlacement, shortcutOption, dilation, preActivation,
+            BlockLayers.Default(device, dtype, frozenNorm))
+    {
+    }
+
+    /// <summary>Creates a bottleneck block from injected layers (norm, projection, attention).</summary>
+    internal Bottleneck(long inPlanes, long planes, long stride, long groups, long widthPerGroup, StridePlacement stridePlacement,
+        ShortcutOption shortcutOption, long dilation, bool preActivation, BlockLayers layers)
         : base(nameof(Bottleneck), inPlanes, planes * Expansion, stride, shortcutOption, preActivation)
     {
         if (groups < 1 || widthPerGroup < 1 || dilation < 1)
@@ -64,16 +73,18 @@ public sealed class Bottleneck : ResidualBlock
         Width = width;
         long s1 = stridePlacement == StridePlacement.V1 ? stride : 1;
         long s3 = stridePlacement == StridePlacement.V1 ? 1 : stride;
+        var (device, dtype) = (layers.Device, layers.DType);
         conv1 = Layers.Conv1x1(inPlanes, width, s1, device, dtype);
-        bn1 = Layers.Norm(preActivation ? inPlanes : width, device, dtype, frozenNorm);
+        bn1 = layers.Norm(preActivation ? inPlanes : width);
         conv2 = Layers.Conv3x3(width, width, s3, groups, dilation, device, dtype);
-        bn2 = Layers.Norm(width, device, dtype, frozenNorm);
+        bn2 = layers.Norm(width);
         conv3 = Layers.Conv1x1(width, OutChannels, 1, device, dtype);
-        bn3 = Layers.Norm(preActivation ? width : OutChannels, device, dtype, frozenNorm);
+        bn3 = layers.Norm(preActivation ? width : OutChannels);
+        se = layers.Attention(OutChannels);
         Dilation = dilation;
         if (Shortcuts.NeedsProjection(shortcutOption, inPlanes, OutChannels, stride))
         {
-            downsample = new ProjectionShortcut(inPlanes, OutChannels, stride, device, dtype, withNorm: !preActivation, frozenNorm);
+            downsample = layers.Projection(inPlanes, OutChannels, stride, !preActivation);
         }
 
         RegisterComponents();
@@ -102,7 +113,10 @@ public sealed class Bottleneck : ResidualBlock
     internal override IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms => new[] { bn1, bn2, bn3 };
 
     /// <inheritdoc />
-    internal override ProjectionShortcut? ProjectionModule => downsample;
+    internal override nn.Module<Tensor, Tensor>? ProjectionModule => downsample;
+
+    /// <inheritdoc />
+    internal override nn.Module<Tensor, Tensor>? AttentionModule => se;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
@@ -121,6 +135,11 @@ public sealed class Bottleneck : ResidualBlock
         var y = bn1.call(Layers.Apply(conv1, input)).relu_();
         y = bn2.call(conv2.call(y)).relu_();
         y = bn3.call(conv3.call(y));
+        if (se is not null)
+        {
+            y = se.call(y);
+        }
+
         return Merge(y, input, downsample, null).MoveToOuterDisposeScope();
     }
 
@@ -135,6 +154,7 @@ public sealed class Bottleneck : ResidualBlock
             bn2.Dispose();
             conv3.Dispose();
             bn3.Dispose();
+            se?.Dispose();
             downsample?.Dispose();
         }
 

@@ -99,8 +99,11 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
     /// <summary>The norms of the residual branch, one per entry of <see cref="ResidualConvs"/> (for BN folding).</summary>
     internal abstract IReadOnlyList<nn.Module<Tensor, Tensor>> ResidualNorms { get; }
 
-    /// <summary>The projection shortcut (<c>downsample</c> = conv 1×1, BN), or null.</summary>
-    internal abstract ProjectionShortcut? ProjectionModule { get; }
+    /// <summary>The projection shortcut (<c>downsample</c>: conv 1×1 + BN, or ResNet-D's pool, conv, BN), or null.</summary>
+    internal abstract nn.Module<Tensor, Tensor>? ProjectionModule { get; }
+
+    /// <summary>The channel attention after the branch's last norm (<c>se</c>), or null.</summary>
+    internal virtual nn.Module<Tensor, Tensor>? AttentionModule => null;
 
     /// <summary>The option-A zero-pad shortcut, or null.</summary>
     internal virtual ZeroPadShortcut? PadShortcut => null;
@@ -134,7 +137,7 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
             y = b.Conv($"{name}.conv1", x, convs[0], norms[0], relu: n > 1 || !hasShortcut);
         }
 
-        int? identity = ProjectionModule is { } projection ? b.Conv($"{name}.downsample.0", shortcutInput, projection.Conv, projection.Norm, relu: false)
+        int? identity = ProjectionModule is { } projection ? Lowerable(projection, $"{name}.downsample").Lower(b, $"{name}.downsample", shortcutInput)
             : PadShortcut is { } pad ? b.ZeroPad($"{name}.shortcut", shortcutInput, pad)
             : hasShortcut ? shortcutInput
             : null;
@@ -146,8 +149,16 @@ public abstract class ResidualBlock : nn.Module<Tensor, Tensor>
                 : b.Conv($"{name}.conv{i + 1}", y, convs[i], norms[i], relu: !last || !hasShortcut);
         }
 
+        if (AttentionModule is { } attention)
+        {
+            y = Lowerable(attention, $"{name}.se").Lower(b, $"{name}.se", y);
+        }
+
         return identity is { } id ? b.Add($"{name}.add", y, id, OutChannels, relu: !PreActivation) : y;
     }
+
+    private static ILowerable Lowerable(nn.Module module, string name) => module as ILowerable
+        ?? throw new ArgumentException($"{name}: a {module.GetType().Name} cannot be lowered to eval-mode ops.");
 
     /// <summary>
     /// Makes the residual branch output zero so the block starts as the identity (plus ReLU): zeroes the weight of

@@ -30,7 +30,7 @@ internal static class Shortcuts
 /// <c>1</c> so its state-dict keys are torchvision's <c>downsample.0.weight</c>, <c>downsample.1.running_mean</c>, ….
 /// In a pre-activation block it is the convolution alone (its input is already normalised, He et al. 2016).
 /// </summary>
-internal sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
+internal sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>, ILowerable
 {
     // Named "0" and "1" as in torchvision's nn.Sequential; RegisterComponents (also run by the parent block) uses these names.
     [ComponentName(Name = "0")]
@@ -68,6 +68,9 @@ internal sealed class ProjectionShortcut : nn.Module<Tensor, Tensor>
         var y = Layers.Apply(conv, input);
         return (norm is null ? y : norm.call(y)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>One op: the conv with its BN folded in (or followed by it), named <c>name.0</c> (and <c>name.1</c>).</summary>
+    int ILowerable.Lower(LoweringBuilder b, string name, int x) => b.Conv($"{name}.0", x, conv, norm, relu: false);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -38,6 +38,14 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
                 "and cannot be folded; run the model itself in eval mode under torch.no_grad().", nameof(source));
         }
 
+        if (source.Table.Stem == StemKind.Deep || source.Table.AvgDown || source.Table.Attention != BlockAttention.None)
+        {
+            // Average-pool shortcuts and squeeze-and-excitation are lowered (ONNX export writes them) but not executed here.
+            throw new NotSupportedException(
+                $"ForInference: {source.ModelName} has {Describe(source.Table)}, which the inference engine does not run; export it with " +
+                "OnnxExport.ExportOnnx and run it in ONNX Runtime, or run the model itself in eval mode under torch.no_grad().");
+        }
+
         Options = options;
         ModelName = source.ModelName;
         InChannels = source.Options.InChannels;
@@ -93,6 +101,13 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
             throw;
         }
     }
+
+    private static string Describe(StageTable table) => string.Join(" and ", new[]
+    {
+        table.Stem == StemKind.Deep ? "a deep stem" : null,
+        table.AvgDown ? "average-pool (ResNet-D) shortcuts" : null,
+        table.Attention == BlockAttention.SqueezeExcite ? "squeeze-and-excitation" : null,
+    }.Where(s => s is not null));
 
     /// <summary>
     /// The program of the <see cref="ActivationLayout.Blocked"/> layout when it is asked for (or is the automatic
@@ -356,6 +371,7 @@ public static class InferenceExtensions
     /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (auto layout, inference mode).</param>
     /// <exception cref="ArgumentException">The model has a layer that cannot be folded (e.g. a BatchNorm without running stats).</exception>
     /// <exception cref="NotSupportedException">
+    /// The model has a deep stem, average-pool shortcuts or squeeze-and-excitation (export those to ONNX instead), or
     /// <see cref="ActivationLayout.Blocked"/> was asked for where it cannot run (not float32, not on the CPU, no oneDNN
     /// in libtorch) or where it failed its check against the channels-first path.
     /// </exception>

@@ -137,6 +137,48 @@ internal sealed class MaxPoolOp(string name, int output, int input, long channel
         (((height + (2 * Padding[0]) - Kernel[0]) / Stride[0]) + 1, ((width + (2 * Padding[1]) - Kernel[1]) / Stride[1]) + 1);
 }
 
+/// <summary>
+/// Average pooling without padding (ResNet-D's shortcut): <see cref="CeilMode"/> keeps a last partial window (as long
+/// as it starts inside the input), which averages only the positions it covers (padding is never counted).
+/// </summary>
+internal sealed class AvgPoolOp(string name, int output, int input, long channels, long[] kernel, long[] stride, bool ceilMode) : LoweredOp(name, output, input)
+{
+    public long[] Kernel { get; } = kernel;
+
+    public long[] Stride { get; } = stride;
+
+    public bool CeilMode { get; } = ceilMode;
+
+    public override long OutChannels { get; } = channels;
+
+    public override (long Height, long Width) OutputSize(long height, long width) => (Out(height, 0), Out(width, 1));
+
+    private long Out(long size, int axis)
+    {
+        long span = size - Kernel[axis], s = Stride[axis];
+        long n = (CeilMode ? (span + s - 1) / s : span / s) + 1;
+        return CeilMode && (n - 1) * s >= size ? n - 1 : n; // a window may not start past the input
+    }
+}
+
+/// <summary>
+/// Squeeze-and-excitation on an N×C×H×W map: s = sigmoid(W2·relu(W1·mean_hw(x) + b1) + b2), y = x·s per channel.
+/// <see cref="Fc1Weight"/> is r×C×1×1 and <see cref="Fc2Weight"/> C×r×1×1, as the 1×1 convolutions they come from.
+/// </summary>
+internal sealed class SqueezeExciteOp(string name, int output, int input, Tensor fc1Weight, Tensor fc1Bias, Tensor fc2Weight, Tensor fc2Bias)
+    : LoweredOp(name, output, input)
+{
+    public Tensor Fc1Weight { get; } = fc1Weight;
+
+    public Tensor Fc1Bias { get; } = fc1Bias;
+
+    public Tensor Fc2Weight { get; } = fc2Weight;
+
+    public Tensor Fc2Bias { get; } = fc2Bias;
+
+    public override long OutChannels => Fc2Weight.shape[0];
+}
+
 /// <summary>Global average pooling: N×C×H×W → N×C.</summary>
 internal sealed class GlobalAveragePoolOp(string name, int output, int input, long channels) : LoweredOp(name, output, input)
 {

@@ -29,12 +29,18 @@ internal static class Lowering
             bool preAct = model.Table.PreActivation;
             var features = new List<int>();
 
-            // The stem: conv1 – bn1 – ReLU, or the bare conv of a pre-activation network (its first block's bn1 follows).
-            int y = b.Conv("conv1", LoweredGraph.Input, model.Stem, model.StemNorm, relu: !preAct);
+            // The stem: each conv with its BN and ReLU (conv1 – bn1 – ReLU, or a deep stem's three), or the bare conv of a
+            // pre-activation network (its first block's bn1 follows).
+            int y = LoweredGraph.Input;
+            foreach (var layer in model.StemLayers)
+            {
+                y = b.Conv(layer.ConvName, y, layer.Conv, layer.Norm, relu: !preAct, normName: layer.NormName);
+            }
+
             features.Add(y);
             if (model.StemPool is { } pool)
             {
-                y = b.MaxPool("maxpool", y, model.Stem.weight!.shape[0], pool);
+                y = b.MaxPool("maxpool", y, model.Table.StemChannels, pool);
             }
 
             foreach (var stage in model.Stages)
@@ -165,6 +171,28 @@ internal sealed class LoweringBuilder(bool fold)
         }
 
         return Add(new MaxPoolOp(name, nextValue, input, channels, Pair(pool.kernel_size), Pair(pool.stride ?? pool.kernel_size), Pair(pool.padding ?? new long[] { 0 })));
+    }
+
+    /// <summary>An unpadded average pool (ResNet-D's shortcut); padding, if any, must not be counted.</summary>
+    public int AvgPool(string name, int input, long channels, AvgPool2d pool)
+    {
+        if ((pool.padding is { } p && p.Any(x => x != 0)) || pool.divisor_override is not null)
+        {
+            throw new ArgumentException($"{name}: only unpadded average pooling without a divisor override can be lowered.");
+        }
+
+        return Add(new AvgPoolOp(name, nextValue, input, channels, Pair(pool.kernel_size), Pair(pool.stride ?? pool.kernel_size), pool.ceil_mode));
+    }
+
+    /// <summary>Squeeze-and-excitation from its two 1×1 convolutions (copied; they keep their biases).</summary>
+    public int SqueezeExcite(string name, int input, Conv2d fc1, Conv2d fc2)
+    {
+        if (fc1.bias is null || fc2.bias is null)
+        {
+            throw new ArgumentException($"{name}: squeeze-and-excitation is lowered with biased fc1 and fc2 convolutions.");
+        }
+
+        return Add(new SqueezeExciteOp(name, nextValue, input, Copy(fc1.weight!), Copy(fc1.bias), Copy(fc2.weight!), Copy(fc2.bias)));
     }
 
     public int GlobalAveragePool(string name, int input, long channels) => Add(new GlobalAveragePoolOp(name, nextValue, input, channels));

@@ -353,7 +353,8 @@ public sealed record ModelMetadata
     internal static bool TableEquals(StageTable a, StageTable b) =>
         a.Block == b.Block && a.Layers.SequenceEqual(b.Layers) && a.Widths.SequenceEqual(b.Widths) && a.Strides.SequenceEqual(b.Strides) &&
         a.Stem == b.Stem && a.StemWidth == b.StemWidth && a.Groups == b.Groups && a.WidthPerGroup == b.WidthPerGroup &&
-        a.StridePlacement == b.StridePlacement && a.Shortcut == b.Shortcut && a.PreActivation == b.PreActivation;
+        a.StridePlacement == b.StridePlacement && a.Shortcut == b.Shortcut && a.PreActivation == b.PreActivation &&
+        a.AvgDown == b.AvgDown && a.Attention == b.Attention;
 
     private static string Join(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 

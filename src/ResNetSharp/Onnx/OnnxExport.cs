@@ -62,8 +62,8 @@ public sealed record OnnxExportResult(string Path, long Bytes, int Opset, int No
 
 /// <summary>
 /// ONNX export: a <see cref="ResNet"/> in eval semantics (BatchNorm by its running statistics, no stochastic depth),
-/// as standard ONNX operators only (Conv, Relu, Add, Mul, MaxPool, GlobalAveragePool, Flatten, Gemm, Slice, Pad,
-/// BatchNormalization), written from the same lowered graph the inference executors run.
+/// as standard ONNX operators only (Conv, Relu, Add, Mul, MaxPool, AveragePool, GlobalAveragePool, Flatten, Gemm, Slice,
+/// Pad, BatchNormalization, Sigmoid), written from the same lowered graph the inference executors run.
 /// </summary>
 public static class OnnxExport
 {
@@ -281,6 +281,31 @@ public static class OnnxExport
                     node.Attribute.Add(Ints("kernel_shape", pool.Kernel));
                     node.Attribute.Add(Ints("strides", pool.Stride));
                     node.Attribute.Add(Ints("pads", new[] { pool.Padding[0], pool.Padding[1], pool.Padding[0], pool.Padding[1] }));
+                    break;
+                }
+
+                case AvgPoolOp pool:
+                {
+                    var node = Node("AveragePool", op.Name, new[] { x }, y);
+                    node.Attribute.Add(Ints("kernel_shape", pool.Kernel));
+                    node.Attribute.Add(Ints("strides", pool.Stride));
+                    node.Attribute.Add(Ints("pads", new long[] { 0, 0, 0, 0 }));
+                    node.Attribute.Add(Int("ceil_mode", pool.CeilMode ? 1 : 0));
+                    node.Attribute.Add(Int("count_include_pad", 0));
+                    break;
+                }
+
+                case SqueezeExciteOp se:
+                {
+                    // x · sigmoid(fc2(relu(fc1(GAP(x))))): the gate is N×C×1×1 and Mul broadcasts it over H×W.
+                    string pooled = $"{op.Name}.pooled", hidden = $"{op.Name}.hidden", logit = $"{op.Name}.logit", gate = $"{op.Name}.gate";
+                    Node("GlobalAveragePool", $"{op.Name}.pool", new[] { x }, pooled);
+                    Node("Conv", $"{op.Name}.fc1", new[] { pooled, Initializer($"{op.Name}.fc1.weight", se.Fc1Weight), Initializer($"{op.Name}.fc1.bias", se.Fc1Bias) },
+                        Relu(true, hidden, $"{op.Name}.fc1")).Attribute.Add(Ints("kernel_shape", new long[] { 1, 1 }));
+                    Node("Conv", $"{op.Name}.fc2", new[] { hidden, Initializer($"{op.Name}.fc2.weight", se.Fc2Weight), Initializer($"{op.Name}.fc2.bias", se.Fc2Bias) },
+                        logit).Attribute.Add(Ints("kernel_shape", new long[] { 1, 1 }));
+                    Node("Sigmoid", $"{op.Name}.sigmoid", new[] { logit }, gate);
+                    Node("Mul", $"{op.Name}.scale", new[] { x, gate }, y);
                     break;
                 }
 
