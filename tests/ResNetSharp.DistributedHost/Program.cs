@@ -28,7 +28,7 @@ internal static class Program
                 "collectives" => Collectives(comm),
                 "mismatch" => Mismatch(comm),
                 "expect2" => new Dictionary<string, object> { ["size"] = Communicator.FromEnvironment(expectedSize: 2).Size },
-                _ => Scenarios.Run(args[0], comm, args.Skip(2).ToArray()),
+                _ => Scenarios.Run(args[0], comm, outDir, args.Skip(2).ToArray()),
             };
             File.WriteAllText(Path.Combine(outDir, $"rank{comm.Rank}.json"), JsonSerializer.Serialize(result));
             return 0;
