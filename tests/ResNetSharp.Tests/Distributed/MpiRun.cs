@@ -30,12 +30,24 @@ internal static class MpiRun
         string flavor, int ranks, int timeoutSeconds, IReadOnlyDictionary<string, string>? environment, string dll, params string[] args)
     {
         File.Exists(dll).Should().BeTrue($"{dll} is built next to the tests");
+        return Start(Launch(flavor, environment, new[] { "-n", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet", dll }.Concat(args).ToArray()), timeoutSeconds);
+    }
+
+    /// <summary>Runs <c>mpiexec LAUNCHERARGS</c> as given (MPMD: <c>-n 1 a : -n 1 b</c>).</summary>
+    public static (int ExitCode, string Stdout, string Stderr, bool TimedOut) RunRaw(string flavor, int timeoutSeconds, params string[] launcherArgs) =>
+        Start(Launch(flavor, null, launcherArgs), timeoutSeconds);
+
+    /// <summary>Starts the job without waiting (the fault test kills one of its ranks).</summary>
+    public static Process StartJob(string flavor, int ranks, string dll, params string[] args)
+    {
+        var psi = Launch(flavor, null, new[] { "-n", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet", dll }.Concat(args).ToArray());
+        return Process.Start(psi)!;
+    }
+
+    private static ProcessStartInfo Launch(string flavor, IReadOnlyDictionary<string, string>? environment, string[] launcherArgs)
+    {
         var psi = new ProcessStartInfo(Launcher(flavor)) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-n");
-        psi.ArgumentList.Add(ranks.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        psi.ArgumentList.Add("dotnet");
-        psi.ArgumentList.Add(dll);
-        foreach (string a in args)
+        foreach (string a in launcherArgs)
         {
             psi.ArgumentList.Add(a);
         }
@@ -49,7 +61,7 @@ internal static class MpiRun
             psi.Environment[k] = v;
         }
 
-        return Start(psi, timeoutSeconds);
+        return psi;
     }
 
     /// <summary>Runs a process without a launcher (a world of one).</summary>
