@@ -14,6 +14,9 @@ missing=()
 /usr/bin/python3 -c "import onnx" 2>/dev/null || missing+=(python3-onnx)
 /usr/bin/python3 -c "import skimage" 2>/dev/null || missing+=(python3-skimage)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+# The distributed tests start 2-rank jobs under both MPI implementations (libmpich.so.12 / libmpi.so.40).
+command -v mpiexec.mpich >/dev/null || missing+=(mpich)
+command -v mpiexec.openmpi >/dev/null || missing+=(openmpi-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]} =="
