@@ -33,15 +33,16 @@ internal static class Scenarios
         int world = int.Parse(args[2], CultureInfo.InvariantCulture);
         int b = int.Parse(args[3], CultureInfo.InvariantCulture);
         int steps = int.Parse(args[4], CultureInfo.InvariantCulture);
+        var dtype = args.Length > 5 && args[5] == "float32" ? ScalarType.Float32 : ScalarType.Float64;
         torch.set_num_threads(1);
 
         torch.manual_seed(7);
-        var images = torch.randn(new long[] { (long)steps * world * b, 1, 8, 8 }, dtype: ScalarType.Float64);
+        var images = torch.randn(new long[] { (long)steps * world * b, 1, 8, 8 }, dtype: ScalarType.Float64).to(dtype);
         var labels = torch.randint(0, 10, new long[] { (long)steps * world * b }, dtype: ScalarType.Int64);
 
         torch.manual_seed(mode == "ddp" ? 100 + comm.Rank : 100);
         var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 });
-        model.to(ScalarType.Float64);
+        model.to(dtype);
         model.train();
         GradientBuckets? buckets = null;
         if (mode == "ddp")
@@ -55,6 +56,15 @@ internal static class Scenarios
         }
 
         Write(Path.Combine(outDir, $"params-initial-rank{comm.Rank}.bin"), model.parameters().Select(p => (Tensor)p));
+        if (comm.Rank == 0)
+        {
+            // What an independent implementation needs to replay the run: the data and the parameters' names and shapes.
+            Write(Path.Combine(outDir, "images.bin"), new[] { images });
+            Write(Path.Combine(outDir, "labels.bin"), new[] { labels });
+            File.WriteAllText(Path.Combine(outDir, "parameters.json"), System.Text.Json.JsonSerializer.Serialize(
+                model.named_parameters().Select(kv => new { name = kv.name, shape = kv.parameter.shape }).ToArray()));
+        }
+
         using var optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum: 0.9, weight_decay: 5e-4);
         var scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5);
         var losses = new List<double>();
@@ -85,7 +95,7 @@ internal static class Scenarios
 
             optimizer.step();
             scheduler.step();
-            losses.Add(loss.item<double>());
+            losses.Add(loss.to(ScalarType.Float64).item<double>());
         }
 
         Write(Path.Combine(outDir, $"params-rank{comm.Rank}.bin"), model.parameters().Select(p => (Tensor)p));
