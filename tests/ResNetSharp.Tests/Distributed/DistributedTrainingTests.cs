@@ -35,12 +35,14 @@ public class DistributedTrainingTests
         single.Stderr.Should().Contain("the checkpoint was written by 2 process(es) and this run has 1").And.Contain("mpiexec -n 2");
     }
 
-    [Fact]
-    public void SettingsThatDifferAcrossRanks_StopTheJobWithOneMessage()
+    [Theory]
+    [InlineData("mpich")]
+    [InlineData("openmpi")]
+    public void SettingsThatDifferAcrossRanks_StopTheJobWithOneMessage(string flavor)
     {
         string run = MpiRun.TempDir("cli-mismatch");
         string[] common = { "dotnet", Cli, "train", "resnet20", "--subset", "256", "--test-subset", "64", "--epochs", "1", "--threads", "1", "--out", run, "--json" };
-        var (code, stdout, stderr, timedOut) = MpiRun.RunRaw("mpich", 300,
+        var (code, stdout, stderr, timedOut) = MpiRun.RunRaw(flavor, 300,
             new[] { "-n", "1" }.Concat(common).Concat(new[] { "--batch", "32" }).Concat(new[] { ":", "-n", "1" }).Concat(common).Concat(new[] { "--batch", "64" }).ToArray());
         timedOut.Should().BeFalse();
         code.Should().NotBe(0);
@@ -48,13 +50,15 @@ public class DistributedTrainingTests
         File.Exists(Path.Combine(run, "metrics.jsonl")).Should().BeFalse("nothing is trained");
     }
 
-    [Fact]
-    public void KilledRank_EndsTheJob_CheckpointIntact_ResumeFinishes()
+    [Theory]
+    [InlineData("mpich")]
+    [InlineData("openmpi")]
+    public void KilledRank_EndsTheJob_CheckpointIntact_ResumeFinishes(string flavor)
     {
         string run = MpiRun.TempDir("cli-fault");
         string[] args = { "train", "resnet20", "--subset", "2048", "--test-subset", "64", "--epochs", "2", "--batch", "16", "--threads", "1", "--out", run, "--json", "--checkpoint-every", "4" };
         string checkpoint = Path.Combine(run, "checkpoint.safetensors");
-        using (var job = MpiRun.StartJob("mpich", 2, Cli, args))
+        using (var job = MpiRun.StartJob(flavor, 2, Cli, args))
         {
             // Drain the pipes so the job never blocks on a full one.
             job.OutputDataReceived += (_, _) => { };
@@ -71,8 +75,8 @@ public class DistributedTrainingTests
 
                 File.Exists(checkpoint).Should().BeTrue("rank 0 writes a checkpoint every 4 iterations");
                 job.HasExited.Should().BeFalse("the run has 128 iterations; it is still going after the first checkpoint");
-                int victim = RankProcess(run, 1);
-                victim.Should().BePositive("rank 1's process is found by its output folder and PMI_RANK");
+                int victim = RankProcess(run, flavor == "mpich" ? "PMI_RANK=1" : "OMPI_COMM_WORLD_RANK=1");
+                victim.Should().BePositive("rank 1's process is found by its output folder and the launcher's rank variable");
                 Process.GetProcessById(victim).Kill();
                 job.WaitForExit(120_000).Should().BeTrue("the launcher ends the job when a rank dies");
                 job.ExitCode.Should().NotBe(0);
@@ -86,7 +90,7 @@ public class DistributedTrainingTests
             }
         }
 
-        var resumed = MpiRun.Run("mpich", 2, 600, null, Cli, args.Append("--resume").ToArray());
+        var resumed = MpiRun.Run(flavor, 2, 600, null, Cli, args.Append("--resume").ToArray());
         resumed.TimedOut.Should().BeFalse();
         resumed.ExitCode.Should().Be(0, resumed.Stdout + resumed.Stderr);
         var lines = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
@@ -95,8 +99,8 @@ public class DistributedTrainingTests
         File.Exists(Path.Combine(run, "model.safetensors")).Should().BeTrue();
     }
 
-    /// <summary>The pid of the dotnet process of <paramref name="rank"/> whose command line names <paramref name="run"/> (Linux /proc).</summary>
-    private static int RankProcess(string run, int rank)
+    /// <summary>The pid of the dotnet process with <paramref name="rankVariable"/> whose command line names <paramref name="run"/> (Linux /proc).</summary>
+    private static int RankProcess(string run, string rankVariable)
     {
         foreach (var dir in Directory.GetDirectories("/proc"))
         {
@@ -114,7 +118,7 @@ public class DistributedTrainingTests
                 }
 
                 var env = File.ReadAllText(Path.Combine(dir, "environ")).Split('\0');
-                if (env.Contains($"PMI_RANK={rank}"))
+                if (env.Contains(rankVariable))
                 {
                     return pid;
                 }
