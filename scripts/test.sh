@@ -16,6 +16,9 @@ missing=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 # gdb makes NNPACK refuse the CPU in the NNPACK-guard test (so that test can fail where the guard breaks).
 command -v gdb >/dev/null || missing+=(gdb)
+# The distributed tests start 2-rank jobs under both MPI implementations (libmpich.so.12 / libmpi.so.40).
+command -v mpiexec.mpich >/dev/null || missing+=(mpich)
+command -v mpiexec.openmpi >/dev/null || missing+=(openmpi-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]} =="

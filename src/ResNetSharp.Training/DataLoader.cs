@@ -64,6 +64,22 @@ internal sealed record DataLoaderOptions
 
     /// <summary>Device the batches are created on; default the CPU.</summary>
     public Device? Device { get; init; }
+
+    /// <summary>
+    /// Data-parallel sharding (set by the trainer): this process's rank and the number of processes. Every process
+    /// draws the same permutation; global batch k is positions [k·S·B, (k+1)·S·B) of it and rank r takes its r-th
+    /// slice of B (a short last global batch is split as evenly as possible; one shorter than S is dropped).
+    /// </summary>
+    internal int ShardRank { get; init; }
+
+    /// <summary>Processes sharing the epoch (1: no sharding).</summary>
+    internal int ShardCount { get; init; } = 1;
+
+    /// <summary>
+    /// Seed the transform per sample from (seed, epoch, dataset index) instead of per batch, so what an image looks
+    /// like does not depend on which batch or which process it lands in (set by the trainer in data-parallel runs).
+    /// </summary>
+    internal bool PerSampleSeeds { get; init; }
 }
 
 /// <summary>
@@ -93,6 +109,11 @@ internal sealed class DataLoader
 
         Dataset = dataset;
         Options = options;
+        if (options.ShardCount < 1 || options.ShardRank < 0 || options.ShardRank >= options.ShardCount || BatchesPerEpoch == 0)
+        {
+            throw new ArgumentException($"DataLoader: {dataset.Name} has {dataset.Count} samples, too few for one global batch of {options.BatchSize} × {options.ShardCount} processes " +
+                                        $"(rank {options.ShardRank}).");
+        }
     }
 
     /// <summary>The dataset.</summary>
@@ -102,10 +123,23 @@ internal sealed class DataLoader
     public DataLoaderOptions Options { get; }
 
     /// <summary>Batches per epoch (the last partial one counted unless <see cref="DataLoaderOptions.DropLast"/>).</summary>
-    public int BatchesPerEpoch => Options.DropLast ? Dataset.Count / Options.BatchSize : (Dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
+    public int BatchesPerEpoch
+    {
+        get
+        {
+            int global = GlobalBatchSize, full = Dataset.Count / global, rest = Dataset.Count % global;
+            return full + (!Options.DropLast && rest >= Options.ShardCount ? 1 : 0);
+        }
+    }
 
-    /// <summary>Samples seen per epoch.</summary>
-    public int SamplesPerEpoch => Options.DropLast ? BatchesPerEpoch * Options.BatchSize : Dataset.Count;
+    /// <summary>Samples seen per epoch (by all processes together when sharded).</summary>
+    public int SamplesPerEpoch => Math.Min(Dataset.Count, BatchesPerEpoch * GlobalBatchSize);
+
+    /// <summary>Images in one global batch: the batch size times the processes sharing it.</summary>
+    internal int GlobalBatchSize => Options.BatchSize * Options.ShardCount;
+
+    /// <summary>Images in global batch <paramref name="batch"/> over all processes (the last one may be short).</summary>
+    internal int GlobalBatchCount(int batch) => Math.Min(GlobalBatchSize, Dataset.Count - (batch * GlobalBatchSize));
 
     /// <summary>The order of the samples in <paramref name="epoch"/>: a Fisher–Yates permutation seeded by (seed, epoch), or 0 … N − 1 without shuffling.</summary>
     public int[] Order(int epoch)
@@ -234,8 +268,9 @@ internal sealed class DataLoader
 
     private Batch Make(int[] order, int epoch, int batch)
     {
-        int start = batch * Options.BatchSize;
-        int n = Math.Min(Options.BatchSize, order.Length - start);
+        int start = batch * GlobalBatchSize, m = GlobalBatchCount(batch);
+        int n = (int)((long)m * (Options.ShardRank + 1) / Options.ShardCount) - (int)((long)m * Options.ShardRank / Options.ShardCount);
+        start += (int)((long)m * Options.ShardRank / Options.ShardCount);
         int sample = Dataset.SampleSize;
         var pixels = new float[(long)n * sample];
         var labels = new long[n];
@@ -248,9 +283,20 @@ internal sealed class DataLoader
 
         using var scope = torch.NewDisposeScope();
         var images = torch.tensor(pixels, new long[] { n, Dataset.Channels, Dataset.Height, Dataset.Width }, device: Options.Device);
-        if (Options.Transform is { } transform)
+        if (Options.Transform is { } transform && Options.PerSampleSeeds)
         {
-            images = transform.Apply(images, new Random(DeriveSeed(Options.Seed, epoch, batch)));
+            var one = new Tensor[n];
+            for (int i = 0; i < n; i++)
+            {
+                // Batch indices are ≥ -1 in DeriveSeed; a sample's seed takes the slot after every batch's (-2 - index).
+                one[i] = transform.Apply(images.narrow(0, i, 1), new Random(DeriveSeed(Options.Seed, epoch, -2 - order[start + i])));
+            }
+
+            images = torch.cat(one);
+        }
+        else if (Options.Transform is { } batchTransform)
+        {
+            images = batchTransform.Apply(images, new Random(DeriveSeed(Options.Seed, epoch, batch)));
         }
 
         var labelTensor = torch.tensor(labels, new long[] { n }, device: Options.Device);

@@ -70,6 +70,13 @@ public sealed record TrainerOptions
     /// <summary>Dataset name recorded in the saved models' metadata; default the training set's <see cref="ImageDataset.Name"/>.</summary>
     public string? DatasetName { get; init; }
 
+    /// <summary>
+    /// Data-parallel training over several processes (null: this process alone). <see cref="BatchSize"/> is then per
+    /// process (the global batch is BatchSize × processes), augmentation is seeded per image, evaluation is sharded,
+    /// and only rank 0 writes files. A checkpoint records the number of processes; resuming with another is refused.
+    /// </summary>
+    public IDataParallel? Distributed { get; init; }
+
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
     public void Validate()
@@ -271,15 +278,25 @@ public sealed class Trainer
             Directory.CreateDirectory(dir);
         }
 
+        var dp = o.Distributed;
+        int rank = dp?.Rank ?? 0, world = dp?.WorldSize ?? 1;
+        bool writer = rank == 0;
+        if (dp is not null)
+        {
+            CheckSameOnAllRanks(dp, o);
+        }
+
         var (mean, std) = o.Mean is not null && o.Std is not null ? (o.Mean, o.Std) : ComputeMeanStd(o);
         var trainLoader = new DataLoader(train, new DataLoaderOptions
         {
             BatchSize = o.BatchSize, Shuffle = true, DropLast = o.DropLast, Seed = o.Seed, Prefetch = o.Prefetch,
             Transform = o.TrainTransform ?? Transforms.PaperCifar(mean, std),
+            ShardRank = rank, ShardCount = world, PerSampleSeeds = dp is not null,
         });
         var testLoader = test is null ? null : new DataLoader(test, new DataLoaderOptions
         {
             BatchSize = o.EvalBatchSize, Shuffle = false, Prefetch = o.Prefetch, Transform = o.TestTransform ?? Transforms.Normalize(mean, std),
+            ShardRank = rank, ShardCount = world,
         });
         int stepsPerEpoch = trainLoader.BatchesPerEpoch;
         int totalSteps = stepsPerEpoch * o.Epochs;
@@ -289,7 +306,7 @@ public sealed class Trainer
         var state = new TrainingState
         {
             Seed = o.Seed, Epochs = o.Epochs, BatchSize = o.BatchSize, StepsPerEpoch = stepsPerEpoch, TrainSamples = train.Count,
-            Schedule = o.Schedule.ToString(), InputSize = train.Height,
+            Schedule = o.Schedule.ToString(), InputSize = train.Height, WorldSize = world,
         };
         string? checkpointPath = dir is null ? null : Path.Combine(dir, CheckpointFileName);
         string? metricsPath = dir is null ? null : Path.Combine(dir, MetricsFileName);
@@ -307,12 +324,17 @@ public sealed class Trainer
 
             RestoreOptimizerOptions(optimizer, restoredOptions);
             state = saved;
-            RewriteMetrics(metricsPath!, state.History);
+            if (writer)
+            {
+                RewriteMetrics(metricsPath!, state.History);
+            }
         }
-        else if (metricsPath is not null)
+        else if (metricsPath is not null && writer)
         {
             AtomicFile.Write(metricsPath, _ => { });
         }
+
+        dp?.Prepare(Model);
 
         var history = state.History;
         double bestTop1 = history.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1!.Value).DefaultIfEmpty(double.NegativeInfinity).Max();
@@ -320,6 +342,7 @@ public sealed class Trainer
         long runImages = 0;
         int runSteps = 0;
         double lr = optimizer.ParamGroups.Max(g => g.LearningRate);
+        var stepSums = new double[3];
 
         for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
         {
@@ -348,7 +371,18 @@ public sealed class Trainer
                         optimizer.zero_grad();
                         var logits = Model.call(batch.Images);
                         var lossTensor = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: o.LabelSmoothing);
-                        lossTensor.backward();
+                        if (dp is null)
+                        {
+                            lossTensor.backward();
+                        }
+                        else
+                        {
+                            // The mean over this shard, weighted so that DDP's gradient mean (÷ world) is the global batch's mean
+                            // loss also when a short last batch splits unevenly (weight 1 when every shard has BatchSize images).
+                            (lossTensor * ((double)world * batch.Size / trainLoader.GlobalBatchCount(batch.Index))).backward();
+                            dp.AverageGradients();
+                        }
+
                         optimizer.step();
                         loss = lossTensor.item<float>();
                         using (torch.no_grad())
@@ -357,16 +391,30 @@ public sealed class Trainer
                         }
                     }
 
+                    int images = batch.Size;
+                    if (dp is not null)
+                    {
+                        // Every rank logs the global batch: loss and errors summed over the shards.
+                        stepSums[0] = loss * batch.Size;
+                        stepSums[1] = wrong;
+                        stepSums[2] = batch.Size;
+                        dp.AllreduceSum(stepSums);
+                        var sums = stepSums;
+                        images = (int)sums[2];
+                        loss = sums[0] / images;
+                        wrong = (long)Math.Round(sums[1]);
+                    }
+
                     scheduler.step();
                     if (state.InputSize != batch.Images.shape[2])
                     {
                         state = state with { InputSize = (int)batch.Images.shape[2] };
                     }
 
-                    lossSum += loss * batch.Size;
+                    lossSum += loss * images;
                     errors += wrong;
-                    seen += batch.Size;
-                    runImages += batch.Size;
+                    seen += images;
+                    runImages += images;
                     runSteps++;
                     int globalStep = state.GlobalStep + 1;
                     state = state with
@@ -381,7 +429,7 @@ public sealed class Trainer
                         ImagesPerSecond = runImages / Math.Max(runWatch.Elapsed.TotalSeconds, 1e-9),
                         Eta = TimeSpan.FromSeconds(perStep * (totalSteps - globalStep)),
                     });
-                    if (checkpointPath is not null && o.CheckpointEverySteps > 0 && globalStep % o.CheckpointEverySteps == 0 && batch.Index + 1 < stepsPerEpoch)
+                    if (checkpointPath is not null && writer && o.CheckpointEverySteps > 0 && globalStep % o.CheckpointEverySteps == 0 && batch.Index + 1 < stepsPerEpoch)
                     {
                         TrainingCheckpoint.Save(checkpointPath, Model, optimizer, Stamp(state, runWatch), wrapCheckpointForTests);
                     }
@@ -390,11 +438,16 @@ public sealed class Trainer
 
             if (cancelled || (cancellationToken.IsCancellationRequested && state.Step < stepsPerEpoch))
             {
-                return Stop(state, runWatch, optimizer, checkpointPath, history, wrapCheckpointForTests);
+                return Stop(state, runWatch, optimizer, writer ? checkpointPath : null, history, wrapCheckpointForTests);
             }
 
             // The epoch is complete: evaluate, log, keep the best, checkpoint.
             EvaluationResult? eval = testLoader is null ? null : Evaluator.Evaluate(Model, testLoader, CancellationToken.None);
+            if (eval is not null && dp is not null)
+            {
+                eval = ReduceEvaluation(dp, eval);
+            }
+
             var metrics = new EpochMetrics
             {
                 Epoch = epoch + 1, TrainLoss = lossSum / Math.Max(seen, 1), TrainError = (double)errors / Math.Max(seen, 1),
@@ -403,7 +456,7 @@ public sealed class Trainer
             };
             history.Add(metrics);
             state = state with { Epoch = epoch + 1, Step = 0, EpochLossSum = 0, EpochErrors = 0, EpochSamples = 0, EpochSeconds = 0, History = history };
-            if (dir is not null)
+            if (dir is not null && writer)
             {
                 File.AppendAllText(metricsPath!, JsonSerializer.Serialize(metrics, LineJson) + "\n");
                 SetMetadata(state, mean, std, metrics);
@@ -430,7 +483,7 @@ public sealed class Trainer
         }
 
         SetMetadata(state, mean, std, history.LastOrDefault());
-        if (dir is not null)
+        if (dir is not null && writer)
         {
             Model.SaveWeights(Path.Combine(dir, FinalFileName));
         }
@@ -504,10 +557,46 @@ public sealed class Trainer
         Compare("training samples", saved.TrainSamples, now.TrainSamples);
         Compare("steps per epoch", saved.StepsPerEpoch, now.StepsPerEpoch);
         Compare("schedule", saved.Schedule, now.Schedule);
+        if (saved.WorldSize != now.WorldSize)
+        {
+            throw new InvalidDataException(
+                $"{path}: the checkpoint was written by {saved.WorldSize} process(es) and this run has {now.WorldSize}: the global batch, the shards and the " +
+                $"schedule would change. Resume with the same number of processes (mpiexec -n {saved.WorldSize}) or start a new folder.");
+        }
+
         if (differences.Count > 0)
         {
             throw new InvalidDataException($"{path}: the checkpoint belongs to a different run ({string.Join("; ", differences)}); resume with the same settings or start a new folder.");
         }
+    }
+
+    private static void CheckSameOnAllRanks(IDataParallel dp, TrainerOptions o)
+    {
+        dp.CheckSame("the batch size", o.BatchSize);
+        dp.CheckSame("the seed", o.Seed);
+        dp.CheckSame("the number of epochs", o.Epochs);
+        dp.CheckSame("resume", o.Resume ? 1 : 0);
+        dp.CheckSame("the learning rate (×1e9)", (long)Math.Round(o.Sgd.LearningRate * 1e9));
+        dp.CheckSame("the schedule", StableHash(o.Schedule.ToString()));
+    }
+
+    private static long StableHash(string text)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in text)
+        {
+            h = unchecked((h ^ c) * 1099511628211UL);
+        }
+
+        return (long)(h >> 1);
+    }
+
+    private static EvaluationResult ReduceEvaluation(IDataParallel dp, EvaluationResult local)
+    {
+        Span<double> sums = stackalloc double[] { local.Loss * local.Count, Math.Round(local.Top1 * local.Count), Math.Round(local.Top5 * local.Count), local.Count };
+        dp.AllreduceSum(sums);
+        double n = Math.Max(sums[3], 1);
+        return local with { Count = (int)sums[3], Loss = sums[0] / n, Top1 = sums[1] / n, Top5 = sums[2] / n };
     }
 
     private static List<(double? Lr, double Initial, double? Momentum)> SaveOptimizerOptions(SGD optimizer) =>

@@ -31,6 +31,9 @@ internal sealed record TrainingState
 
     public int TrainSamples { get; init; }
 
+    /// <summary>Processes of the data-parallel run that wrote it (1 for a single process; missing in older checkpoints, which were all 1).</summary>
+    public int WorldSize { get; init; } = 1;
+
     public string Schedule { get; init; } = string.Empty;
 
     /// <summary>Sums over the finished batches of the current epoch (the epoch's train loss and error need them).</summary>

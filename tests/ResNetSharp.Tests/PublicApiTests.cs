@@ -20,6 +20,7 @@ public class PublicApiTests
         typeof(ResNet).Assembly,                    // ResNetSharp: model, blocks, weights, metadata, ONNX
         typeof(ImageDecoder).Assembly,              // ResNetSharp.Images: SkiaSharp
         typeof(Trainer).Assembly,                   // ResNetSharp.Training
+        typeof(DataParallel).Assembly,              // ResNetSharp.Distributed: MPI
     ];
 
     [Fact]

@@ -161,9 +161,12 @@ internal static class TrainCommand
         var output = new Option<string>("--out") { Description = "Output folder (created if missing).", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from DIR/checkpoint.safetensors (same settings)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per epoch instead of the progress bar." };
-        var command = new Command("train", "Train a model on Fashion-MNIST (or an IDX folder): progress, metrics.jsonl, best/final weights, checkpoint, curves.png.")
+        var syncBn = new Option<bool>("--sync-bn") { Description = "Under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm) instead of per process." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Also write the checkpoint every N iterations (0: after each epoch only).", DefaultValueFactory = _ => 0 };
+        var command = new Command("train", "Train a model on Fashion-MNIST (or an IDX folder): progress, metrics.jsonl, best/final weights, checkpoint, curves.png. " +
+                                           "Under 'mpiexec -n N' it trains data-parallel (--batch per process).")
         {
-            name, output, resume, json,
+            name, output, resume, json, syncBn, checkpointEvery,
         };
         recipe.AddTo(command);
 
@@ -172,16 +175,36 @@ internal static class TrainCommand
             recipe.ApplyRuntime(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
             string dir = parse.GetValue(output)!;
-            var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName, train);
+            var options = recipe.ToTrainerOptions(parse, dir, parse.GetValue(resume), datasetName, train) with { CheckpointEverySteps = parse.GetValue(checkpointEvery) };
+            // Under an MPI launcher (mpiexec, srun) every process runs this command; MPI is not loaded otherwise.
+            var dp = Distributed.DataParallelFromEnvironment(parse.GetValue(syncBn));
+            options = options with { Distributed = dp };
             torch_seed(parse.GetValue(recipe.Seed));
             using var model = ResNetFactory.Create(parse.GetValue(name)!, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
-            var result = Run(model, train, test, options, parse.GetValue(json), $"{model.ModelName} on {datasetName}");
+            if (dp is { Rank: > 0 })
+            {
+                // Other ranks train silently; rank 0 reports and writes. (No MPI_Finalize on an error path: it could wait forever.)
+                var silent = new Trainer(model, train, test, options).Fit();
+                dp.Dispose();
+                return silent.Cancelled ? Interrupted : 0;
+            }
+
+            var result = Run(model, train, test, options, parse.GetValue(json), $"{model.ModelName} on {datasetName}" + (dp is null ? string.Empty : $" ({dp.WorldSize} processes)"));
             Plots.Curves(result.History, $"{model.ModelName}, {datasetName}", Path.Combine(dir, "curves.png"));
             if (!parse.GetValue(json))
             {
                 PrintSummary(result, dir);
             }
 
+            if (dp is not null)
+            {
+                // Communication against computation, for docs/scale-out.md (stderr: --json keeps stdout to epochs).
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"data-parallel: {dp.WorldSize} processes ({dp.Communicator.Implementation}), gradient allreduce {dp.AllreduceSeconds:F2} s in {result.GlobalStep} steps " +
+                    $"({1000 * dp.AllreduceSeconds / Math.Max(1, result.GlobalStep):F1} ms/step), {dp.GradientBytesPerStep / 1e6:F2} MB of gradient per process per step"));
+            }
+
+            dp?.Dispose();
             return result.Cancelled ? Interrupted : 0;
         }));
         return command;

@@ -1,0 +1,121 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using ResNetSharp.Distributed;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ResNetSharp.DistributedHost;
+
+/// <summary>The training scenarios.</summary>
+internal static class Scenarios
+{
+    public static Dictionary<string, object> Run(string name, Communicator comm, string outDir, string[] args) => name switch
+    {
+        "sgd" => Sgd(comm, outDir, args),
+        _ => throw new ArgumentException($"Unknown scenario '{name}'."),
+    };
+
+    /// <summary>
+    /// <c>sgd MODE SYNCBN WORLD B STEPS</c>: a float64 ResNet-20 on 8×8 synthetic images, SGD with momentum, weight
+    /// decay and a step schedule. MODE ddp: this process is one of WORLD ranks with B images each (rank r's model is
+    /// initialised with seed 100 + r, so only the start-up broadcast makes them agree); MODE single: one process, the
+    /// whole global batch of WORLD·B; MODE split: one process, the global batch forwarded in WORLD parts of B (BatchNorm
+    /// statistics per part, as per-replica BN in DDP), one loss over all. Writes the final parameters (and buffers) as
+    /// float64 to params-rank{r}.bin / buffers-rank{r}.bin.
+    /// </summary>
+    private static Dictionary<string, object> Sgd(Communicator comm, string outDir, string[] args)
+    {
+        string mode = args[0];
+        bool syncBn = args[1] == "1";
+        int world = int.Parse(args[2], CultureInfo.InvariantCulture);
+        int b = int.Parse(args[3], CultureInfo.InvariantCulture);
+        int steps = int.Parse(args[4], CultureInfo.InvariantCulture);
+        var dtype = args.Length > 5 && args[5] == "float32" ? ScalarType.Float32 : ScalarType.Float64;
+        torch.set_num_threads(1);
+
+        torch.manual_seed(7);
+        var images = torch.randn(new long[] { (long)steps * world * b, 1, 8, 8 }, dtype: ScalarType.Float64).to(dtype);
+        var labels = torch.randint(0, 10, new long[] { (long)steps * world * b }, dtype: ScalarType.Int64);
+
+        torch.manual_seed(mode == "ddp" ? 100 + comm.Rank : 100);
+        var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 });
+        model.to(dtype);
+        model.train();
+        GradientBuckets? buckets = null;
+        if (mode == "ddp")
+        {
+            GradientBuckets.BroadcastState(comm, model);
+            buckets = new GradientBuckets(comm, model, bucketBytes: 200_000); // several buckets on a 2 MB model
+            if (syncBn)
+            {
+                SyncBatchNorm.Attach(model, comm);
+            }
+        }
+
+        Write(Path.Combine(outDir, $"params-initial-rank{comm.Rank}.bin"), model.parameters().Select(p => (Tensor)p));
+        if (comm.Rank == 0)
+        {
+            // What an independent implementation needs to replay the run: the data and the parameters' names and shapes.
+            Write(Path.Combine(outDir, "images.bin"), new[] { images });
+            Write(Path.Combine(outDir, "labels.bin"), new[] { labels });
+            File.WriteAllText(Path.Combine(outDir, "parameters.json"), System.Text.Json.JsonSerializer.Serialize(
+                model.named_parameters().Select(kv => new { name = kv.name, shape = kv.parameter.shape }).ToArray()));
+        }
+
+        using var optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum: 0.9, weight_decay: 5e-4);
+        var scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5);
+        var losses = new List<double>();
+        for (int step = 0; step < steps; step++)
+        {
+            using var scope = torch.NewDisposeScope();
+            long start = (long)step * world * b;
+            optimizer.zero_grad();
+            Tensor loss;
+            if (mode == "ddp")
+            {
+                var x = images.narrow(0, start + ((long)comm.Rank * b), b);
+                var y = labels.narrow(0, start + ((long)comm.Rank * b), b);
+                loss = nn.functional.cross_entropy(model.call(x), y);
+                loss.backward();
+                buckets!.AverageGradients();
+            }
+            else
+            {
+                var x = images.narrow(0, start, (long)world * b);
+                var y = labels.narrow(0, start, (long)world * b);
+                var logits = mode == "single"
+                    ? model.call(x)
+                    : torch.cat(Enumerable.Range(0, world).Select(r => model.call(x.narrow(0, (long)r * b, b))).ToList());
+                loss = nn.functional.cross_entropy(logits, y);
+                loss.backward();
+            }
+
+            optimizer.step();
+            scheduler.step();
+            losses.Add(loss.to(ScalarType.Float64).item<double>());
+        }
+
+        Write(Path.Combine(outDir, $"params-rank{comm.Rank}.bin"), model.parameters().Select(p => (Tensor)p));
+        Write(Path.Combine(outDir, $"buffers-rank{comm.Rank}.bin"), model.named_buffers().Where(kv => kv.buffer.dtype == ScalarType.Float64).Select(kv => kv.buffer));
+        return new Dictionary<string, object>
+        {
+            ["rank"] = comm.Rank, ["size"] = comm.Size, ["losses"] = losses, ["buckets"] = buckets?.BucketCount ?? 0,
+            ["parameters"] = model.parameters().Sum(p => p.numel()),
+        };
+    }
+
+    private static void Write(string path, IEnumerable<Tensor> tensors)
+    {
+        using var writer = new BinaryWriter(File.Create(path));
+        foreach (var t in tensors)
+        {
+            foreach (double v in t.detach().cpu().to(ScalarType.Float64).flatten().data<double>().ToArray())
+            {
+                writer.Write(v);
+            }
+        }
+    }
+}
