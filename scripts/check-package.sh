@@ -12,7 +12,7 @@ rm -rf "$out"
 mkdir -p "$out/feed"
 version="0.1.0-local.$(date +%s)"
 
-packages=(ResNetSharp ResNetSharp.Images ResNetSharp.Training)
+packages=(ResNetSharp ResNetSharp.Images ResNetSharp.Training ResNetSharp.Distributed)
 for p in "${packages[@]}"; do
   echo "== dotnet pack $p $version =="
   dotnet pack "src/$p/$p.csproj" -c Release -o "$out/feed" -p:Version="$version" -v q -nologo

@@ -44,7 +44,7 @@ internal static class Plots
     }
 
     /// <summary>The paper's Fig. 6 on one axis: training error (solid, bold) and test error (dashed) of every model.</summary>
-    public static void Degradation(IReadOnlyList<(string Name, IReadOnlyList<EpochMetrics> History)> runs, string title, string path)
+    public static void Degradation(IReadOnlyList<(string Name, IReadOnlyList<EpochMetrics> History)> runs, int iterationsPerEpoch, string title, string path)
     {
         var plain = new Plot();
         var residual = new Plot();
@@ -53,16 +53,17 @@ internal static class Plots
         {
             var target = name.StartsWith("plain", StringComparison.Ordinal) ? plain : residual;
             var color = Palette[i++ % Palette.Length];
-            var epochs = history.Select(h => (double)h.Epoch).ToArray();
-            Line(target, epochs, history.Select(h => 100 * h.TrainError).ToArray(), $"{name} train", color, dashed: false, width: 2.5f);
+            // The paper's Fig. 6: error against iterations, thin (dashed) = training error, bold = test error.
+            var iterations = history.Select(h => (double)h.Epoch * iterationsPerEpoch).ToArray();
+            Line(target, iterations, history.Select(h => 100 * h.TrainError).ToArray(), $"{name} train", color, dashed: true, width: 1f);
             if (history.All(h => h.TestTop1.HasValue))
             {
-                Line(target, epochs, history.Select(h => 100 * (1 - h.TestTop1!.Value)).ToArray(), $"{name} test", color, dashed: true, width: 1f);
+                Line(target, iterations, history.Select(h => 100 * (1 - h.TestTop1!.Value)).ToArray(), $"{name} test", color, dashed: false, width: 2.5f);
             }
         }
 
-        Decorate(plain, $"plain networks ({title})", "epoch", "error (%)");
-        Decorate(residual, $"ResNets ({title})", "epoch", "error (%)");
+        Decorate(plain, $"plain networks ({title})", "iterations", "error (%)");
+        Decorate(residual, $"ResNets ({title})", "iterations", "error (%)");
         // One error scale for both panels, as in the paper's figure.
         double top = runs.SelectMany(r => r.History).SelectMany(h => new[] { h.TrainError, 1 - (h.TestTop1 ?? 1) }).DefaultIfEmpty(1).Max() * 100 * 1.05;
         foreach (var p in new[] { plain, residual })

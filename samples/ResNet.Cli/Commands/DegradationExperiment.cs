@@ -65,7 +65,7 @@ internal static class DegradationExperiment
             var report = Report(runs, first, datasetName, train.Count, test.Count, cancelled);
             File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
             File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
-            Plots.Degradation(runs.Select(r => (r.Name, r.History)).ToList(),
+            Plots.Degradation(runs.Select(r => (r.Name, r.History)).ToList(), first.DropLast ? train.Count / first.BatchSize : (train.Count + first.BatchSize - 1) / first.BatchSize,
                 $"{datasetName}, {train.Count:N0} images, {first.Epochs} epochs", Path.Combine(dir, "degradation.png"));
             if (!asJson)
             {
