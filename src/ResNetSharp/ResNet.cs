@@ -348,11 +348,11 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The layout <see cref="TrainingLayout"/> resolves to for this model's parameters (device and dtype):
-    /// <see cref="TrainingLayout.Auto"/> becomes channels-last for float32 basic-block networks on the CPU, channels-first otherwise.
+    /// <see cref="TrainingLayout.Auto"/> asks <see cref="LibTorchQuirks.TrainsChannelsLast"/>.
     /// </summary>
     internal TrainingLayout ResolvedTrainingLayout => trainingLayout switch
     {
-        TrainingLayout.Auto => Table.Block == BlockKind.Basic && firstConv.weight.device_type == DeviceType.CPU && firstConv.weight.dtype == ScalarType.Float32
+        TrainingLayout.Auto => LibTorchQuirks.TrainsChannelsLast(Table.Block, firstConv.weight.device_type, firstConv.weight.dtype)
             ? TrainingLayout.ChannelsLast
             : TrainingLayout.ChannelsFirst,
         var explicitLayout => explicitLayout,

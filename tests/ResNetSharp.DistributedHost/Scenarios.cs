@@ -15,6 +15,8 @@ internal static class Scenarios
     public static Dictionary<string, object> Run(string name, Communicator comm, string outDir, string[] args) => name switch
     {
         "sgd" => Sgd(comm, outDir, args),
+        "quirk-strided-pointwise-backward" => StridedPointwiseBackward(),
+        "quirk-channels-last-pointwise" => ChannelsLastPointwise(),
         _ => throw new ArgumentException($"Unknown scenario '{name}'."),
     };
 
@@ -117,5 +119,51 @@ internal static class Scenarios
                 writer.Write(v);
             }
         }
+    }
+
+    /// <summary>
+    /// libtorch's own strided 1×1 convolution backward (quirk 2 of LibTorchQuirks, workaround off), 512→1024 at stride 2
+    /// as in every bottleneck network's projection, against the same gradient computed by subsampling first. Where the
+    /// bug is, this process dies of SIGFPE before it writes anything.
+    /// </summary>
+    private static Dictionary<string, object> StridedPointwiseBackward()
+    {
+        torch.manual_seed(0);
+        using var x = torch.randn(2, 512, 14, 14).requires_grad_(true);
+        using var w = (torch.randn(1024, 512, 1, 1) * 0.05).requires_grad_(true);
+        using var y = nn.functional.conv2d(x, w, strides: new long[] { 2, 2 });
+        y.sum().backward();
+        using var gx = x.grad!.clone();
+        using var gw = w.grad!.clone();
+        using var x2 = x.detach().clone().requires_grad_(true);
+        using var w2 = w.detach().clone().requires_grad_(true);
+        using var sub = x2[.., .., TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+        nn.functional.conv2d(sub, w2).sum().backward();
+        return new Dictionary<string, object>
+        {
+            ["inputGradError"] = (gx - x2.grad!).abs().max().item<float>(),
+            ["weightGradError"] = ((gw - w2.grad!).abs().max() / w2.grad!.abs().max()).item<float>(),
+        };
+    }
+
+    /// <summary>
+    /// libtorch's channels-last 1×1 convolution (quirk 3, workaround off), 1024→512 and 512→2048, against the same
+    /// convolution on the contiguous input. Where the bug is, the outputs differ (or the process dies of SIGFPE).
+    /// </summary>
+    private static Dictionary<string, object> ChannelsLastPointwise()
+    {
+        torch.manual_seed(0);
+        var result = new Dictionary<string, object>();
+        foreach (var (cin, cout) in new[] { (1024L, 512L), (512L, 2048L) })
+        {
+            using var x = torch.randn(2, cin, 7, 7);
+            using var w = torch.randn(cout, cin, 1, 1) * 0.05;
+            using var dense = nn.functional.conv2d(x, w);
+            using var nhwc = torch.empty_strided(x.shape, new[] { 49 * cin, 1, 7 * cin, cin }).copy_(x);
+            using var last = nn.functional.conv2d(nhwc, w);
+            result[$"error{cin}to{cout}"] = ((dense - last).abs().max() / dense.abs().max()).item<float>();
+        }
+
+        return result;
     }
 }

@@ -32,34 +32,8 @@ internal static class Layers
         return bn;
     }
 
-    /// <summary>
-    /// Runs a convolution. A 1×1 convolution with stride s equals subsampling by s followed by the same 1×1
-    /// convolution at stride 1; when gradients are being recorded it is computed that way, because libtorch 2.10's
-    /// oneDNN backward for strided 1×1 convolutions (brgemm_convolution_bwd_strided) dies with SIGFPE on some
-    /// AVX-512 CPUs (seen on the AMD EPYC machines this project is built on: 512→1024 and 1024→2048 projections of
-    /// every bottleneck network). Same weights, same result, same module; only the kernel libtorch picks differs.
-    /// </summary>
-    public static Tensor Apply(Conv2d conv, Tensor input)
-    {
-        bool pointwise = conv.kernel_size.All(k => k == 1);
-        var stride = conv.stride;
-        if (pointwise && stride.Length == 2 && (stride[0] > 1 || stride[1] > 1) &&
-            (conv.padding ?? new long[] { 0, 0 }).All(p => p == 0) && torch.is_grad_enabled() && (input.requires_grad || conv.weight.requires_grad))
-        {
-            using var sub = input[.., .., TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
-            using var dense = IsChannelsLast(input) ? sub.contiguous() : sub.alias();
-            return nn.functional.conv2d(dense, conv.weight, conv.bias, strides: new long[] { 1, 1 }, groups: conv.groups);
-        }
-
-        if (pointwise && IsChannelsLast(input))
-        {
-            // libtorch 2.10's channels-last 1×1 kernels are wrong (≥ 512 outputs) or die of SIGFPE on some AVX-512 CPUs.
-            using var dense = input.contiguous();
-            return conv.call(dense);
-        }
-
-        return conv.call(input);
-    }
+    /// <summary>Runs a convolution of a block or stem (libtorch's quirks are routed around in <see cref="LibTorchQuirks"/>).</summary>
+    public static Tensor Apply(Conv2d conv, Tensor input) => LibTorchQuirks.Convolve(conv, input);
 
     /// <summary>
     /// True for a 4-D tensor laid out channels-last: NHWC memory, strides (H·W·C, 1, W·C, C) (any stride for a

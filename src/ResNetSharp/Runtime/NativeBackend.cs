@@ -48,7 +48,7 @@ internal static class NativeBackend
             {
                 // Touching any torch API runs TorchSharp's static initialiser, which loads libLibTorchSharp.
                 using var probe = torch.zeros(1);
-                NnpackGuard.Apply();
+                LibTorchQuirks.ApplyOnLoad();
                 loaded = true;
             }
             catch (Exception ex) when (ex is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or NotSupportedException)

@@ -9,7 +9,7 @@ internal enum TrainingLayout
 {
     /// <summary>
     /// Channels-last for float32 networks of basic blocks on the CPU (ResNet-18/34, the CIFAR ResNets, plain and
-    /// pre-activation variants), where oneDNN's NHWC kernels train faster than the NCHW ones; channels-first otherwise.
+    /// pre-activation variants) where <see cref="LibTorchQuirks.TrainsChannelsLast"/> says so; channels-first otherwise.
     /// </summary>
     Auto,
 
@@ -19,8 +19,7 @@ internal enum TrainingLayout
     /// <summary>
     /// NHWC memory (N×C×H×W shape): the input is copied once into channels-last order and the layout carries through
     /// the 3×3 convolutions, BatchNorm, ReLU and the residual adds. 1×1 convolutions (projection shortcuts, bottleneck
-    /// convs) run on a contiguous copy of their input, because libtorch 2.10's channels-last 1×1 kernels are wrong or
-    /// crash on some AVX-512 CPUs (docs/lab/performance-2026-11.md). Feature maps handed back to the caller are contiguous.
+    /// convs) go through <see cref="LibTorchQuirks.Convolve"/>. Feature maps handed back to the caller are contiguous.
     /// </summary>
     ChannelsLast,
 }
