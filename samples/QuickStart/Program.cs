@@ -17,10 +17,10 @@ using (torch.no_grad())
 {
     using var images = torch.randn(2, 3, 224, 224);
     using var logits = model.call(images);
-    using var fast = model.ForInference();
+    using var fast = model.ForHandMadeInference();
     using var fastLogits = fast.call(images);
     using var difference = (fastLogits - logits).abs().max();
-    Console.WriteLine($"logits {string.Join("×", logits.shape)}; ForInference ({fast.LayoutFor(2)} layout) differs by {difference.item<float>():G3}");
+    Console.WriteLine($"logits {string.Join("×", logits.shape)}; ForHandMadeInference ({fast.LayoutFor(2)} layout) differs by {difference.item<float>():G3}");
 }
 
 // Learn from real data: the paper's CIFAR ResNet-20 (one input channel) on Fashion-MNIST, a short run.

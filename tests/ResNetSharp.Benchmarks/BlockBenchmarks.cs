@@ -14,7 +14,7 @@ public sealed record BlockCase(string Model, int Stage, int Index, long Size, st
 
 /// <summary>
 /// One residual block at batch 8: the plain block in eval mode (NCHW, the baseline) against the
-/// <see cref="InferenceBlock"/> that <see cref="InferenceExtensions.ForInference"/> makes of it (BatchNorm folded,
+/// <see cref="InferenceBlock"/> that <see cref="HandMadeInference.ForHandMadeInference"/> makes of it (BatchNorm folded,
 /// in-place ReLU and add, intermediates freed early), fed NCHW and channels-last activations. The blocks are taken
 /// from a whole factory model (InferenceBlock has no public constructor); the conversion to channels-last is
 /// done once in setup, as in a network that stays channels-last from the stem on.
@@ -50,7 +50,7 @@ public class BlockBenchmarks
     {
         BenchSettings.ApplyThreads();
         model = Models.CreateEval(Block.Model);
-        fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
+        fast = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.ChannelsLast });
         block = model.Stages[Block.Stage].Blocks[Block.Index];
         fused = fast.Stages[Block.Stage][Block.Index];
         using (var scope = torch.NewDisposeScope())

@@ -7,7 +7,7 @@ namespace ResNetSharp.Benchmarks;
 
 /// <summary>
 /// A whole forward pass (logits) at 224×224: the plain model in eval mode (NCHW, the baseline) against
-/// <see cref="InferenceExtensions.ForInference"/> with each fixed layout. The input is an ordinary NCHW batch in
+/// <see cref="HandMadeInference.ForHandMadeInference"/> with each fixed layout. The input is an ordinary NCHW batch in
 /// all four, so the channels-last and blocked variants include converting it (as they do in use).
 /// </summary>
 [MemoryDiagnoser]
@@ -39,9 +39,9 @@ public class ModelBenchmarks
     {
         BenchSettings.ApplyThreads();
         model = Models.CreateEval(Model);
-        nchw = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsFirst });
-        channelsLast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
-        blocked = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        nchw = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.ChannelsFirst });
+        channelsLast = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.ChannelsLast });
+        blocked = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.Blocked });
         input = torch.randn(Batch, 3, InputSize, InputSize);
 
         if (Checked.Add($"{Model}/{Batch}"))
@@ -49,9 +49,9 @@ public class ModelBenchmarks
             using var mode = torch.inference_mode();
             using var scope = torch.NewDisposeScope();
             var reference = model.call(input);
-            BenchSettings.CheckAgreement(reference, nchw.call(input), $"{Model} batch {Batch} ForInference (NCHW)");
-            BenchSettings.CheckAgreement(reference, channelsLast.call(input), $"{Model} batch {Batch} ForInference (channels-last)");
-            BenchSettings.CheckAgreement(reference, blocked.call(input), $"{Model} batch {Batch} ForInference (blocked)");
+            BenchSettings.CheckAgreement(reference, nchw.call(input), $"{Model} batch {Batch} ForHandMadeInference (NCHW)");
+            BenchSettings.CheckAgreement(reference, channelsLast.call(input), $"{Model} batch {Batch} ForHandMadeInference (channels-last)");
+            BenchSettings.CheckAgreement(reference, blocked.call(input), $"{Model} batch {Batch} ForHandMadeInference (blocked)");
         }
     }
 
@@ -75,7 +75,7 @@ public class ModelBenchmarks
         model.call(input);
     }
 
-    /// <summary>ForInference, NCHW activations.</summary>
+    /// <summary>ForHandMadeInference, NCHW activations.</summary>
     [Benchmark]
     public void InferenceNchw()
     {
@@ -84,7 +84,7 @@ public class ModelBenchmarks
         nchw.call(input);
     }
 
-    /// <summary>ForInference, channels-last activations.</summary>
+    /// <summary>ForHandMadeInference, channels-last activations.</summary>
     [Benchmark]
     public void InferenceChannelsLast()
     {
@@ -93,7 +93,7 @@ public class ModelBenchmarks
         channelsLast.call(input);
     }
 
-    /// <summary>ForInference, oneDNN blocked activations (the Auto choice where oneDNN runs).</summary>
+    /// <summary>ForHandMadeInference, oneDNN blocked activations (the Auto choice where oneDNN runs).</summary>
     [Benchmark]
     public void InferenceBlocked()
     {

@@ -47,19 +47,19 @@ public class InferenceResNetTests
             }
         }
 
-        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
-        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.Blocked });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new HandMadeOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 48, 48), new HandMadeOptions { UseInferenceMode = false, Layout = ActivationLayout.Blocked });
     }
 
     [Fact]
     public void ForInference_PreActivationModel_ThrowsArgumentException()
     {
         using var model = ResNetFactory.Create("preact_resnet18");
-        model.Invoking(m => m.ForInference()).Should().Throw<ArgumentException>().WithMessage("*pre-activation*cannot be folded*");
+        model.Invoking(m => m.ForHandMadeInference()).Should().Throw<ArgumentException>().WithMessage("*pre-activation*cannot be folded*");
     }
 
     /// <summary>The optimised copy's output equals the source model's eval output to 1e-4 of its scale.</summary>
-    private static void AssertForInferenceMatchesEval(ResNet model, Tensor x, InferenceOptions options)
+    private static void AssertForInferenceMatchesEval(ResNet model, Tensor x, HandMadeOptions options)
     {
         model.eval();
         Tensor expected;
@@ -68,7 +68,7 @@ public class InferenceResNetTests
             expected = model.call(x);
         }
 
-        using var fast = model.ForInference(options);
+        using var fast = model.ForHandMadeInference(options);
         AssertClose(fast.call(x), expected);
     }
 
@@ -111,7 +111,7 @@ public class InferenceResNetTests
             expectedLogits = model.call(x);
         }
 
-        using var fast = model.ForInference(new InferenceOptions { Layout = layout, ChannelsLastMinBatch = 2 });
+        using var fast = model.ForHandMadeInference(new HandMadeOptions { Layout = layout, ChannelsLastMinBatch = 2 });
         var logits = fast.call(x);
         var features = fast.ForwardFeatures(x);
 
@@ -141,7 +141,7 @@ public class InferenceResNetTests
         using var scope = torch.NewDisposeScope();
         using var model = new ResNet(Cifar20 with { Shortcut = shortcut });
         RandomizeNorms(model, 3);
-        AssertForInferenceMatchesEval(model, torch.randn(3, 3, 32, 32), new InferenceOptions { Layout = layout });
+        AssertForInferenceMatchesEval(model, torch.randn(3, 3, 32, 32), new HandMadeOptions { Layout = layout });
     }
 
     [Fact]
@@ -151,15 +151,15 @@ public class InferenceResNetTests
         var table = new StageTable { Block = BlockKind.Bottleneck, Layers = new[] { 1, 2 }, Widths = new[] { 16, 32 }, Strides = new[] { 1, 2 }, StridePlacement = StridePlacement.V1, Shortcut = ShortcutOption.C, StemWidth = 16 };
         using var model = new ResNet(table, new ResNetOptions { NumClasses = 5 });
         RandomizeNorms(model, 11);
-        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new InferenceOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
-        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new InferenceOptions { Layout = ActivationLayout.Blocked });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new HandMadeOptions { UseInferenceMode = false, Layout = ActivationLayout.ChannelsLast });
+        AssertForInferenceMatchesEval(model, torch.randn(2, 3, 40, 48), new HandMadeOptions { Layout = ActivationLayout.Blocked });
     }
 
     [Fact]
     public void ForInference_MirrorsStructureAndFoldsEveryNorm()
     {
         using var model = ResNetFactory.Create("resnet50");
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         fast.Stages.Select(s => s.Count).Should().Equal(3, 4, 6, 3);
         fast.Stages.SelectMany(s => s).Count(b => b.HasProjection).Should().Be(4, "ResNet-50 projects at the first block of each stage");
         fast.Stages[0][0].ResidualConvs.Should().HaveCount(3);
@@ -174,7 +174,7 @@ public class InferenceResNetTests
         using var scope = torch.NewDisposeScope();
         using var model = new ResNet(Cifar20);
         model.eval();
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         var x = torch.randn(1, 3, 32, 32);
         var before = fast.call(x);
         using (torch.no_grad())
@@ -189,7 +189,7 @@ public class InferenceResNetTests
     public void Forward_WrongInput_ThrowsClearError()
     {
         using var model = new ResNet(Cifar20);
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         using var wrongChannels = torch.randn(1, 1, 32, 32);
         using var tooSmall = torch.randn(1, 3, 2, 2);
         fast.Invoking(f => f.call(wrongChannels)).Should().Throw<ArgumentException>().WithMessage("*3×H×W*");
@@ -206,7 +206,7 @@ public class InferenceResNetTests
     public void LargestActivationBytes_MatchesHandCount(string name, int size, long expected)
     {
         using var model = ResNetFactory.Create(name);
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         fast.LargestActivationBytes(size, size).Should().Be(expected);
     }
 
@@ -214,7 +214,7 @@ public class InferenceResNetTests
     public void LargestActivationBytes_CountsTheElementSize()
     {
         using var model = ResNetFactory.Create("resnet20", new ResNetOptions { DType = ScalarType.Float64 });
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         fast.LargestActivationBytes(32, 32).Should().Be(131_072L);
         fast.Invoking(f => f.LargestActivationBytes(2, 2)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*too small*");
     }
@@ -223,7 +223,7 @@ public class InferenceResNetTests
     public void MicroBatchSize_KeepsTheLargestActivationWithinTheBudget()
     {
         using var model = ResNetFactory.Create("resnet50");
-        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
+        using var fast = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.ChannelsLast });
         // 32 MiB / 3,211,264 bytes per image = 10 images per call at most; batches split into equal micro-batches.
         fast.MicroBatchSize(16, 224, 224).Should().Be(8);
         fast.MicroBatchSize(10, 224, 224).Should().Be(10);
@@ -232,13 +232,13 @@ public class InferenceResNetTests
         fast.MicroBatchSize(1, 224, 224).Should().Be(1);
         fast.Invoking(f => f.MicroBatchSize(0, 224, 224)).Should().Throw<ArgumentOutOfRangeException>();
 
-        using var unsplit = model.ForInference(new InferenceOptions { MicroBatchBytes = 0 });
+        using var unsplit = model.ForHandMadeInference(new HandMadeOptions { MicroBatchBytes = 0 });
         unsplit.MicroBatchSize(64, 224, 224).Should().Be(64);
-        using var tiny = model.ForInference(new InferenceOptions { MicroBatchBytes = 1 });
+        using var tiny = model.ForHandMadeInference(new HandMadeOptions { MicroBatchBytes = 1 });
         tiny.MicroBatchSize(64, 224, 224).Should().Be(1, "one image is the least a call can hold");
 
         // The blocked layout's default budget, 8 MiB, holds 2 such images.
-        using var blocked = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        using var blocked = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.Blocked });
         blocked.MicroBatchSize(16, 224, 224).Should().Be(2);
         blocked.MicroBatchSize(3, 224, 224).Should().Be(2, "3 images run as 2 + 1");
     }
@@ -261,9 +261,9 @@ public class InferenceResNetTests
             expected = model.call(x);
         }
 
-        using var whole = model.ForInference(new InferenceOptions { Layout = layout, MicroBatchBytes = 0, ChannelsLastMinBatch = 2 });
+        using var whole = model.ForHandMadeInference(new HandMadeOptions { Layout = layout, MicroBatchBytes = 0, ChannelsLastMinBatch = 2 });
         long perImage = whole.LargestActivationBytes(64, 64);
-        using var split = model.ForInference(new InferenceOptions { Layout = layout, MicroBatchBytes = 2 * perImage, ChannelsLastMinBatch = 2 });
+        using var split = model.ForHandMadeInference(new HandMadeOptions { Layout = layout, MicroBatchBytes = 2 * perImage, ChannelsLastMinBatch = 2 });
         split.MicroBatchSize(5, 64, 64).Should().Be(2, "5 images at 2 per call run as 2 + 2 + 1");
         whole.MicroBatchSize(5, 64, 64).Should().Be(5);
 
@@ -280,8 +280,8 @@ public class InferenceResNetTests
         using var scope = torch.NewDisposeScope();
         using var model = ResNetFactory.Create("resnet18");
         RandomizeNorms(model, 17);
-        AssertForInferenceMatchesEval(model, torch.randn(1, 3, 97, 75), new InferenceOptions { Layout = ActivationLayout.Blocked });
-        using var fast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        AssertForInferenceMatchesEval(model, torch.randn(1, 3, 97, 75), new HandMadeOptions { Layout = ActivationLayout.Blocked });
+        using var fast = model.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.Blocked });
         fast.call(torch.randn(0, 3, 64, 64)).shape.Should().Equal(0, 1000);
         fast.ForwardFeatures(torch.randn(0, 3, 64, 64)).shape.Should().Equal(0, 512, 2, 2);
     }
@@ -290,7 +290,7 @@ public class InferenceResNetTests
     public void AutoLayout_IsBlockedWhereOneDnnRuns()
     {
         using var model = new ResNet(Cifar20);
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         // libtorch's CPU builds for x64 carry oneDNN; the probe says whether this one runs it.
         var expected = OneDnnProgram.WhyUnavailable is null ? ActivationLayout.Blocked : ActivationLayout.ChannelsFirst;
         fast.LayoutFor(1).Should().Be(expected);
@@ -301,9 +301,9 @@ public class InferenceResNetTests
     public void BlockedLayout_NeedsFloat32_AndAutoFallsBack()
     {
         using var model = new ResNet(Cifar20, new ResNetOptions { DType = ScalarType.Float64 });
-        model.Invoking(m => m.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked }))
+        model.Invoking(m => m.ForHandMadeInference(new HandMadeOptions { Layout = ActivationLayout.Blocked }))
             .Should().Throw<NotSupportedException>().WithMessage("*Blocked*Float64*not float32*");
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         fast.LayoutFor(1).Should().Be(ActivationLayout.ChannelsFirst);
         fast.LayoutFor(4).Should().Be(ActivationLayout.ChannelsLast);
     }
@@ -314,7 +314,7 @@ public class InferenceResNetTests
         // float64: no oneDNN layout, so Auto chooses between channels-first and channels-last.
         using var scope = torch.NewDisposeScope();
         using var model = new ResNet(Cifar20, new ResNetOptions { DType = ScalarType.Float64 });
-        using var fast = model.ForInference(new InferenceOptions { ChannelsLastMinBatch = 3 });
+        using var fast = model.ForHandMadeInference(new HandMadeOptions { ChannelsLastMinBatch = 3 });
         ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(2, 3, 16, 16, dtype: ScalarType.Float64))).Should().BeFalse();
         ChannelsLast.IsChannelsLast(fast.ForwardFeatures(torch.randn(3, 3, 16, 16, dtype: ScalarType.Float64))).Should().BeTrue();
     }

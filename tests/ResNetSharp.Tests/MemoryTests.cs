@@ -105,7 +105,7 @@ public class MemoryTests
     public void InferenceModel_ThousandPasses_RssStaysFlat()
     {
         using var model = new ResNet(Cifar20);
-        using var fast = model.ForInference();
+        using var fast = model.ForHandMadeInference();
         using var x = torch.randn(1, 3, 16, 16);
         var (rss, malloc) = Growth(fast.call, x);
         rss.Should().BeLessThan(ToleranceMiB);
@@ -131,7 +131,7 @@ public class MemoryTests
         try
         {
             using var model = new ResNet(Cifar20);
-            using var fast = model.ForInference();
+            using var fast = model.ForHandMadeInference();
             using var x = torch.randn(1, 3, 16, 16);
             Growth(t =>
             {

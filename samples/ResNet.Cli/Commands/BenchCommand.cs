@@ -30,7 +30,7 @@ internal static class BenchCommand
         var input = new Option<int>("--input") { Description = "Input height and width.", DefaultValueFactory = _ => 224 };
         var inChannels = new Option<int?>("--in-channels") { Description = "Input channels of the model (default: the model's, 3; e.g. 1 for Fashion-MNIST)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
-        var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForInference())." };
+        var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForHandMadeInference())." };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
         var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -45,7 +45,7 @@ internal static class BenchCommand
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
         var microBatch = new Option<int?>("--micro-batch-mib")
         {
-            Description = "Optimised mode: InferenceOptions.MicroBatchBytes in MiB (default: the library's, 8 for blocked and 32 otherwise; 0 never splits a batch).",
+            Description = "Optimised mode: HandMadeOptions.MicroBatchBytes in MiB (default: the library's, 8 for blocked and 32 otherwise; 0 never splits a batch).",
         };
         var peak = new Option<bool>("--peak") { Description = "Measure the fp32 FMA peak first (as 'resnet peak') and report each configuration's fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
@@ -170,9 +170,9 @@ internal static class BenchCommand
         return 2.0 * net.Summarize(size).MultiplyAdds / 1e9;
     }
 
-    private static InferenceOptions ToInferenceOptions(this Settings s) => s.MicroBatchMiB is { } mib
-        ? new InferenceOptions { Layout = s.Layout, MicroBatchBytes = (long)mib << 20 }
-        : new InferenceOptions { Layout = s.Layout };
+    private static HandMadeOptions ToInferenceOptions(this Settings s) => s.MicroBatchMiB is { } mib
+        ? new HandMadeOptions { Layout = s.Layout, MicroBatchBytes = (long)mib << 20 }
+        : new HandMadeOptions { Layout = s.Layout };
 
     private static ActivationLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
     {
@@ -286,7 +286,7 @@ internal static class BenchCommand
                 };
                 break;
             case "optimized":
-                var fast = model.ForInference(s.ToInferenceOptions());
+                var fast = model.ForHandMadeInference(s.ToInferenceOptions());
                 owned = fast;
                 micro = (int)fast.MicroBatchSize(batch, s.Size, s.Size);
                 usedLayout = LayoutName(fast.LayoutFor(micro));

@@ -45,8 +45,8 @@ public sealed record ImageClassifierOptions
     /// <summary>Decoder limits (pixels, bytes, EXIF orientation). Default <see cref="ImageDecodeOptions.Default"/>.</summary>
     public ImageDecodeOptions Decode { get; init; } = ImageDecodeOptions.Default;
 
-    /// <summary>Settings of the fast inference copy (<see cref="InferenceExtensions.ForInference"/>). Default: its defaults.</summary>
-    public InferenceOptions? Inference { get; init; }
+    /// <summary>Settings of the fast inference copy (<see cref="HandMadeInference.ForHandMadeInference"/>). Default: its defaults.</summary>
+    public HandMadeOptions? Inference { get; init; }
 }
 
 /// <summary>
@@ -102,7 +102,7 @@ public sealed class ImageClassifier : IDisposable
         this.model = model;
         this.ownsModel = ownsModel;
         device = model.Stem.weight.device;
-        fast = model.ForInference(Options.Inference);
+        fast = model.ForHandMadeInference(Options.Inference);
     }
 
     /// <summary>Builds the model a weight file describes (<see cref="ResNetFactory.FromWeights"/>) and a classifier that owns it.</summary>

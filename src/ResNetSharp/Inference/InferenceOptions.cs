@@ -6,7 +6,7 @@ public enum ActivationLayout
     /// <summary>
     /// <see cref="Blocked"/> for float32 models on the CPU where libtorch has oneDNN (checked once per process), the
     /// fastest layout at every batch size measured. Otherwise channels-last for batches of at least
-    /// <see cref="InferenceOptions.ChannelsLastMinBatch"/> (default 4), channels-first below, and channels-first
+    /// <see cref="HandMadeOptions.ChannelsLastMinBatch"/> (default 4), channels-first below, and channels-first
     /// whenever <see cref="AllocatorTuning.Applied"/>. Measured on the
     /// project's 2-core machine (ResNet-50, 224²; docs/performance.md): NCHW 44 ms vs NHWC 57 ms at batch 1;
     /// NHWC 21.9 vs NCHW 17.5 images/s at batch 4 and 13.8 vs 9.1 at batch 16 with glibc's default allocator;
@@ -25,14 +25,14 @@ public enum ActivationLayout
     /// their ReLU) and pools run on it, with weights reordered once at build time (1×1 convs with 512 or more outputs
     /// keep dense weights, which libtorch 2.10 needs to compute them right on some CPUs), and each block's residual
     /// add runs on a dense copy of its output (oneDNN's sum crashed on the project's machine; docs/performance.md).
-    /// float32 on the CPU only; <see cref="InferenceExtensions.ForInference"/> throws where libtorch lacks it or where
+    /// float32 on the CPU only; <see cref="HandMadeInference.ForHandMadeInference"/> throws where libtorch lacks it or where
     /// the blocked path fails its check against the channels-first one.
     /// </summary>
     Blocked,
 }
 
-/// <summary>How <see cref="InferenceExtensions.ForInference"/> builds the optimised, eval-only network.</summary>
-public sealed record InferenceOptions
+/// <summary>How <see cref="HandMadeInference.ForHandMadeInference"/> builds the optimised, eval-only network.</summary>
+public sealed record HandMadeOptions
 {
     /// <summary>Activation layout; default <see cref="ActivationLayout.Auto"/>.</summary>
     public ActivationLayout Layout { get; init; } = ActivationLayout.Auto;

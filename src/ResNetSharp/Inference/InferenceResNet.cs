@@ -7,10 +7,10 @@ using static TorchSharp.torch;
 namespace ResNetSharp;
 
 /// <summary>
-/// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="InferenceExtensions.ForInference"/>):
+/// An optimised, eval-only copy of a <see cref="ResNet"/> (made by <see cref="HandMadeInference.ForHandMadeInference"/>):
 /// every BatchNorm is folded into the conv before it; on the CPU the convolutions run on oneDNN's blocked layout with
 /// weights reordered once (<see cref="ActivationLayout.Blocked"/>, checked against the channels-first path when the
-/// copy is built), else channels-last or channels-first (see <see cref="InferenceOptions.Layout"/>); big batches run
+/// copy is built), else channels-last or channels-first (see <see cref="HandMadeOptions.Layout"/>); big batches run
 /// as micro-batches (<see cref="MicroBatchSize"/>); ReLU and the residual add run in place, no autograd state is
 /// kept, and each block's intermediates are freed as soon as they are dead. Outputs equal the source model's in
 /// eval mode (to float32 rounding). The copy owns its own weights: later changes to the source model do not reach
@@ -27,14 +27,14 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     private readonly Tensor fcBias;
     private readonly OneDnnProgram? oneDnn;
 
-    internal InferenceResNet(ResNet source, InferenceOptions options)
+    internal InferenceResNet(ResNet source, HandMadeOptions options)
         : base(source.ModelName + "_inference")
     {
         if (source.Table.PreActivation)
         {
             // BN → ReLU → conv: the norm precedes its conv with a ReLU in between, so it cannot be folded into it.
             throw new ArgumentException(
-                $"ForInference: {source.ModelName} is a pre-activation network, whose BatchNorms come before their convolutions " +
+                $"ForHandMadeInference: {source.ModelName} is a pre-activation network, whose BatchNorms come before their convolutions " +
                 "and cannot be folded; run the model itself in eval mode under torch.no_grad().", nameof(source));
         }
 
@@ -111,7 +111,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         if (why is not null)
         {
             return layout == ActivationLayout.Blocked
-                ? throw new NotSupportedException($"ForInference: the Blocked (oneDNN) layout is not available: {why}. Use Auto, ChannelsFirst or ChannelsLast.")
+                ? throw new NotSupportedException($"ForHandMadeInference: the Blocked (oneDNN) layout is not available: {why}. Use Auto, ChannelsFirst or ChannelsLast.")
                 : null;
         }
 
@@ -140,7 +140,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 
         program.Dispose();
         return layout == ActivationLayout.Blocked
-            ? throw new NotSupportedException($"ForInference: the Blocked (oneDNN) layout gives wrong results on this machine for {ModelName}: {mismatch}. Use Auto, ChannelsFirst or ChannelsLast.")
+            ? throw new NotSupportedException($"ForHandMadeInference: the Blocked (oneDNN) layout gives wrong results on this machine for {ModelName}: {mismatch}. Use Auto, ChannelsFirst or ChannelsLast.")
             : null;
     }
 
@@ -174,7 +174,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
         : ActivationLayout.ChannelsFirst;
 
     /// <summary>The options it was built with.</summary>
-    public InferenceOptions Options { get; }
+    public HandMadeOptions Options { get; }
 
     /// <summary>The source model's name.</summary>
     public string ModelName { get; }
@@ -236,7 +236,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
     /// <summary>
     /// How many images one forward call processes at a time for a batch of <paramref name="batch"/> images of
     /// <paramref name="height"/> × <paramref name="width"/>: the whole batch, or the size of the equal micro-batches
-    /// that keep the largest activation within <see cref="InferenceOptions.MicroBatchBytes"/> (or its per-layout
+    /// that keep the largest activation within <see cref="HandMadeOptions.MicroBatchBytes"/> (or its per-layout
     /// default; at least one image).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The batch is not positive or the size is below <see cref="MinInputSize"/>.</exception>
@@ -249,7 +249,7 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 
         long perImage = LargestActivationBytes(height, width);
         long budget = Options.MicroBatchBytes
-            ?? (oneDnn is not null ? InferenceOptions.DefaultBlockedMicroBatchBytes : InferenceOptions.DefaultMicroBatchBytes);
+            ?? (oneDnn is not null ? HandMadeOptions.DefaultBlockedMicroBatchBytes : HandMadeOptions.DefaultMicroBatchBytes);
         if (budget <= 0 || perImage * batch <= budget)
         {
             return batch;
@@ -344,24 +344,24 @@ public sealed class InferenceResNet : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Entry point of the inference mode.</summary>
-public static class InferenceExtensions
+public static class HandMadeInference
 {
     /// <summary>
     /// Builds an optimised, eval-only copy of <paramref name="model"/>: BatchNorm folded into the convs (using the
     /// running statistics, i.e. eval semantics whatever the model's training flag), oneDNN blocked, channels-last or
-    /// channels-first activations (see <see cref="InferenceOptions.Layout"/>), micro-batches, in-place ReLU/add, no
+    /// channels-first activations (see <see cref="HandMadeOptions.Layout"/>), micro-batches, in-place ReLU/add, no
     /// autograd. The source model is not changed.
     /// </summary>
     /// <param name="model">The network to copy.</param>
-    /// <param name="options">Layout and grad mode; default <see cref="InferenceOptions"/> (auto layout, inference mode).</param>
+    /// <param name="options">Layout and grad mode; default <see cref="HandMadeOptions"/> (auto layout, inference mode).</param>
     /// <exception cref="ArgumentException">The model has a layer that cannot be folded (e.g. a BatchNorm without running stats).</exception>
     /// <exception cref="NotSupportedException">
     /// <see cref="ActivationLayout.Blocked"/> was asked for where it cannot run (not float32, not on the CPU, no oneDNN
     /// in libtorch) or where it failed its check against the channels-first path.
     /// </exception>
-    public static InferenceResNet ForInference(this ResNet model, InferenceOptions? options = null)
+    public static InferenceResNet ForHandMadeInference(this ResNet model, HandMadeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new InferenceResNet(model, options ?? new InferenceOptions());
+        return new InferenceResNet(model, options ?? new HandMadeOptions());
     }
 }

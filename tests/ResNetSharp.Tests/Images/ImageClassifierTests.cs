@@ -165,7 +165,7 @@ public class ImageClassifierTests
         model.Metadata = model.Metadata with { InputSize = 8, CropPct = 1.0 };
         // Channels-first: the classifier's own code is what is under test here (MemoryTests covers the blocked layout's
         // passes), and on a busy 2-core machine the blocked layout's per-call conversions cost ~4× as much at this size.
-        using var classifier = new ImageClassifier(model, options: new ImageClassifierOptions { Inference = new InferenceOptions { Layout = ActivationLayout.ChannelsFirst } });
+        using var classifier = new ImageClassifier(model, options: new ImageClassifierOptions { Inference = new HandMadeOptions { Layout = ActivationLayout.ChannelsFirst } });
         var random = new Random(3);
         var images = Enumerable.Range(0, 8).Select(_ => RandomImage(random)).ToList();
         // One intra-op thread for this test only: at this size two threads mostly wait for each other, which on a busy
