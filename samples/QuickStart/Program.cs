@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Linq;
 using ResNetSharp;
 using ResNetSharp.Images;
+using ResNetSharp.OnnxRuntime;
 using ResNetSharp.Training;
 using TorchSharp;
 
