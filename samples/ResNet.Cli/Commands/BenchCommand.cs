@@ -6,6 +6,8 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using ResNetSharp.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,6 +33,11 @@ internal static class BenchCommand
         var inChannels = new Option<int?>("--in-channels") { Description = "Input channels of the model (default: the model's, 3; e.g. 1 for Fashion-MNIST)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
         var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForHandMadeInference())." };
+        var ort = new Option<bool>("--ort") { Description = "Only ONNX Runtime through model.ForInference() (CPU provider, --threads intra-op threads)." };
+        var ortFile = new Option<bool>("--ort-file")
+        {
+            Description = "Only ONNX Runtime run directly on the exported .onnx file (a plain InferenceSession over ExportOnnx's output, default session options but --threads).",
+        };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
         var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -52,7 +59,7 @@ internal static class BenchCommand
         var child = new Option<string?>("--child-mode") { Hidden = true };
         var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, inChannels, threads, optimized, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
+            name, batch, input, inChannels, threads, optimized, ort, ortFile, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -104,6 +111,16 @@ internal static class BenchCommand
             if (parse.GetValue(optimized))
             {
                 modes.Add("optimized");
+            }
+
+            if (parse.GetValue(ort))
+            {
+                modes.Add("ort");
+            }
+
+            if (parse.GetValue(ortFile))
+            {
+                modes.Add("ort-file");
             }
 
             if (parse.GetValue(train))
@@ -293,6 +310,36 @@ internal static class BenchCommand
                 model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
                 step = () => fast.call(x).Dispose();
                 break;
+            case "ort":
+            {
+                var session = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions { IntraOpThreads = s.Threads ?? 0, Device = InferenceDevice.Cpu });
+                owned = session;
+                usedLayout = "onnxruntime";
+                model.Dispose();
+                step = () => session.Forward(x).Dispose();
+                break;
+            }
+
+            case "ort-file":
+            {
+                string file = Path.Combine(Path.GetTempPath(), $"resnet-bench-{Environment.ProcessId}.onnx");
+                model.ExportOnnx(file);
+                model.Dispose();
+                using var options = new SessionOptions { IntraOpNumThreads = s.Threads ?? 0 };
+                var session = new InferenceSession(file, options);
+                File.Delete(file);
+                float[] pixels = x.data<float>().ToArray();
+                var input = OrtValue.CreateTensorValueFromMemory(pixels, x.shape);
+                owned = new CompositeDisposable(session, input);
+                usedLayout = "onnxruntime-file";
+                step = () =>
+                {
+                    using var run = new RunOptions();
+                    using var outputs = session.Run(run, new[] { "input" }, new[] { input }, new[] { "logits" });
+                };
+                break;
+            }
+
             case "train":
                 model.train();
                 model.TrainingLayout = s.Layout switch
@@ -317,7 +364,7 @@ internal static class BenchCommand
                 };
                 break;
             default:
-                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized or train.");
+                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized, ort, ort-file or train.");
         }
 
         try
