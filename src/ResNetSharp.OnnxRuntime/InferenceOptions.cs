@@ -16,6 +16,19 @@ public enum InferenceDevice
     Cuda,
 }
 
+/// <summary>The arithmetic of the network that <see cref="InferenceExtensions.ForInference"/> runs.</summary>
+public enum InferencePrecision
+{
+    /// <summary>float32 weights and activations: outputs equal the eval model's to float32 rounding.</summary>
+    Float32,
+
+    /// <summary>
+    /// Static int8 quantisation (ONNX QDQ): per-channel symmetric int8 weights, per-tensor uint8 activations whose
+    /// ranges come from <see cref="InferenceOptions.Calibration"/>, which is then required.
+    /// </summary>
+    Int8,
+}
+
 /// <summary>How <see cref="InferenceExtensions.ForInference"/> builds the ONNX Runtime session.</summary>
 public sealed record InferenceOptions
 {
@@ -35,4 +48,9 @@ public sealed record InferenceOptions
     /// </summary>
     public bool FeatureMaps { get; init; }
 
+    /// <summary>Float32 (the default) or calibrated int8.</summary>
+    public InferencePrecision Precision { get; init; } = InferencePrecision.Float32;
+
+    /// <summary>The images and method that calibrate int8 activation ranges; required for <see cref="InferencePrecision.Int8"/>.</summary>
+    public Calibration? Calibration { get; init; }
 }

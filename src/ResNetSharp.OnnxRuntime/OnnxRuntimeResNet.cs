@@ -43,9 +43,9 @@ public sealed class OnnxRuntimeResNet : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.IntraOpThreads, "InferenceOptions.IntraOpThreads must be 0 (ONNX Runtime's choice) or positive.");
         }
 
-        if (!Enum.IsDefined(options.Device))
+        if (!Enum.IsDefined(options.Device) || !Enum.IsDefined(options.Precision))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "InferenceOptions: unknown Device.");
+            throw new ArgumentOutOfRangeException(nameof(options), "InferenceOptions: unknown Device or Precision.");
         }
 
         Options = options;
@@ -59,6 +59,18 @@ public sealed class OnnxRuntimeResNet : IDisposable
         featuresName = AddPooledOutput(logits);
         ModelProto? mapsProto = options.FeatureMaps ? OnnxExport.ToModelProto(source, new OnnxExportOptions { Output = OnnxOutput.FeatureMaps }) : null;
         mapNames = mapsProto?.Graph.Output.Select(o => o.Name).ToArray() ?? Array.Empty<string>();
+        if (options.Precision == InferencePrecision.Int8)
+        {
+            var calibration = options.Calibration ?? throw new ArgumentException(
+                "InferenceOptions.Precision is Int8 but Calibration is null: int8 activation ranges need calibration images (Calibration.FromImages or FromTensor).",
+                nameof(options));
+            logits = Quantizer.Quantize(logits, calibration, options);
+            if (mapsProto is not null)
+            {
+                mapsProto = Quantizer.Quantize(mapsProto, calibration, options);
+            }
+        }
+
         var created = Sessions.Create(logits.ToByteArray(), options);
         head = created.Session;
         ExecutionProvider = created.Provider;
