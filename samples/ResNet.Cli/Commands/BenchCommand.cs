@@ -38,6 +38,10 @@ internal static class BenchCommand
         {
             Description = "Only ONNX Runtime run directly on the exported .onnx file (a plain InferenceSession over ExportOnnx's output, default session options but --threads).",
         };
+        var int8 = new Option<bool>("--int8")
+        {
+            Description = "Only int8 ONNX Runtime (ForInference with Precision = Int8, QDQ) calibrated on 8 Gaussian images: for timing only, not accuracy.",
+        };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
         var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -59,7 +63,7 @@ internal static class BenchCommand
         var child = new Option<string?>("--child-mode") { Hidden = true };
         var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, inChannels, threads, optimized, ort, ortFile, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
+            name, batch, input, inChannels, threads, optimized, ort, ortFile, int8, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -121,6 +125,11 @@ internal static class BenchCommand
             if (parse.GetValue(ortFile))
             {
                 modes.Add("ort-file");
+            }
+
+            if (parse.GetValue(int8))
+            {
+                modes.Add("ort-int8");
             }
 
             if (parse.GetValue(train))
@@ -311,10 +320,17 @@ internal static class BenchCommand
                 step = () => fast.call(x).Dispose();
                 break;
             case "ort":
+            case "ort-int8":
             {
-                var session = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions { IntraOpThreads = s.Threads ?? 0, Device = InferenceDevice.Cpu });
+                var session = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
+                {
+                    IntraOpThreads = s.Threads ?? 0,
+                    Device = InferenceDevice.Cpu,
+                    Precision = mode == "ort-int8" ? InferencePrecision.Int8 : InferencePrecision.Float32,
+                    Calibration = mode == "ort-int8" ? CalibrationSource.Random(model, s.Size) : null,
+                });
                 owned = session;
-                usedLayout = "onnxruntime";
+                usedLayout = mode == "ort-int8" ? "onnxruntime-int8" : "onnxruntime";
                 model.Dispose();
                 step = () => session.Forward(x).Dispose();
                 break;
@@ -364,7 +380,7 @@ internal static class BenchCommand
                 };
                 break;
             default:
-                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized, ort, ort-file or train.");
+                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized, ort, ort-file, ort-int8 or train.");
         }
 
         try
