@@ -8,7 +8,7 @@ internal static class Models
 {
     /// <summary>
     /// A randomly initialised model in eval mode whose BatchNorms have random affine parameters and running
-    /// statistics, so that folding them (ForHandMadeInference) is not the identity and the agreement checks mean something.
+    /// statistics, so that folding them (ForInference) is not the identity and the agreement checks mean something.
     /// </summary>
     public static ResNet CreateEval(string name)
     {
