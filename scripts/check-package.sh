@@ -12,7 +12,7 @@ rm -rf "$out"
 mkdir -p "$out/feed"
 version="0.1.0-local.$(date +%s)"
 
-packages=(ResNetSharp ResNetSharp.Images ResNetSharp.Training ResNetSharp.Distributed)
+packages=(ResNetSharp ResNetSharp.Images ResNetSharp.Training ResNetSharp.OnnxRuntime ResNetSharp.Distributed)
 for p in "${packages[@]}"; do
   echo "== dotnet pack $p $version =="
   dotnet pack "src/$p/$p.csproj" -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
@@ -105,6 +105,7 @@ cat > "$consumer/Consumer.csproj" <<XML
     <PackageReference Include="ResNetSharp" Version="$version" />
     <PackageReference Include="ResNetSharp.Images" Version="$version" />
     <PackageReference Include="ResNetSharp.Training" Version="$version" />
+    <PackageReference Include="ResNetSharp.OnnxRuntime" Version="$version" />
     <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
   </ItemGroup>
 </Project>

@@ -3,9 +3,8 @@ using System.Diagnostics;
 using System.Linq;
 using ResNetSharp;
 using ResNetSharp.Images;
-using ResNetSharp.Inference;
 using ResNetSharp.Introspection;
-using ResNetSharp.Runtime;
+using ResNetSharp.OnnxRuntime;
 using ResNetSharp.Training;
 using TorchSharp;
 
@@ -14,16 +13,16 @@ using var model = ResNetFactory.ResNet50();
 var summary = model.Summarize(inputSize: 224);
 Console.WriteLine($"resnet50: {summary.LayerFormula} layers, {summary.Parameters:N0} parameters, {ModelSummary.FormatMacs(summary.MultiplyAdds)} multiply-adds at 224²");
 
-// Classify a batch of two (random) 224×224 RGB images, plain and optimised for inference (BN folded, oneDNN layout).
+// Classify a batch of two (random) 224×224 RGB images, plain and on ONNX Runtime (BN folded, all graph optimisations).
 model.eval();
 using (torch.no_grad())
 {
     using var images = torch.randn(2, 3, 224, 224);
     using var logits = model.call(images);
     using var fast = model.ForInference();
-    using var fastLogits = fast.call(images);
+    using var fastLogits = fast.Forward(images);
     using var difference = (fastLogits - logits).abs().max();
-    Console.WriteLine($"logits {string.Join("×", logits.shape)}; ForInference ({fast.LayoutFor(2)} layout) differs by {difference.item<float>():G3}");
+    Console.WriteLine($"logits {string.Join("×", logits.shape)}; ForInference ({fast.ExecutionProvider}) differs by {difference.item<float>():G3}");
 }
 
 // Learn from real data: the paper's CIFAR ResNet-20 (one input channel) on Fashion-MNIST, a short run.

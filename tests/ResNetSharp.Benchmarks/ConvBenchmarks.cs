@@ -73,7 +73,7 @@ public class Conv3x3Benchmarks
         BenchSettings.ApplyThreads();
         (weight, bias) = Shape.CreateParameters();
         input = Shape.CreateInput();
-        inputChannelsLast = ChannelsLast.ToChannelsLast(input);
+        inputChannelsLast = input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2); // NHWC memory, NCHW shape
         stride = new[] { Shape.Stride, Shape.Stride };
         padding = new[] { Shape.Padding, Shape.Padding };
 

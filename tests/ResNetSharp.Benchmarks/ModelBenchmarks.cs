@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using BenchmarkDotNet.Attributes;
+using ResNetSharp.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,8 +8,7 @@ namespace ResNetSharp.Benchmarks;
 
 /// <summary>
 /// A whole forward pass (logits) at 224×224: the plain model in eval mode (NCHW, the baseline) against
-/// <see cref="InferenceExtensions.ForInference"/> with each fixed layout. The input is an ordinary NCHW batch in
-/// all four, so the channels-last and blocked variants include converting it (as they do in use).
+/// <see cref="InferenceExtensions.ForInference"/> (ONNX Runtime, CPU provider).
 /// </summary>
 [MemoryDiagnoser]
 [BenchmarkCategory("Model")]
@@ -16,13 +16,11 @@ public class ModelBenchmarks
 {
     private const long InputSize = 224;
 
-    // Models whose three variants were already checked against each other in this process (one check per case).
+    // Models whose two variants were already checked against each other in this process (one check per case).
     private static readonly HashSet<string> Checked = new();
 
     private ResNet model = null!;
-    private InferenceResNet nchw = null!;
-    private InferenceResNet channelsLast = null!;
-    private InferenceResNet blocked = null!;
+    private OnnxRuntimeResNet onnxRuntime = null!;
     private Tensor input = null!;
 
     /// <summary>Factory name.</summary>
@@ -33,36 +31,29 @@ public class ModelBenchmarks
     [Params(1, 8)]
     public int Batch { get; set; } = 1;
 
-    /// <summary>Builds the model and both inference copies; checks once per case that all three agree.</summary>
+    /// <summary>Builds the model and its ONNX Runtime copy; checks once per case that they agree.</summary>
     [GlobalSetup]
     public void Setup()
     {
         BenchSettings.ApplyThreads();
         model = Models.CreateEval(Model);
-        nchw = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsFirst });
-        channelsLast = model.ForInference(new InferenceOptions { Layout = ActivationLayout.ChannelsLast });
-        blocked = model.ForInference(new InferenceOptions { Layout = ActivationLayout.Blocked });
+        onnxRuntime = model.ForInference(new InferenceOptions { IntraOpThreads = TorchThreads.IntraOp, Device = InferenceDevice.Cpu });
         input = torch.randn(Batch, 3, InputSize, InputSize);
 
         if (Checked.Add($"{Model}/{Batch}"))
         {
             using var mode = torch.inference_mode();
             using var scope = torch.NewDisposeScope();
-            var reference = model.call(input);
-            BenchSettings.CheckAgreement(reference, nchw.call(input), $"{Model} batch {Batch} ForInference (NCHW)");
-            BenchSettings.CheckAgreement(reference, channelsLast.call(input), $"{Model} batch {Batch} ForInference (channels-last)");
-            BenchSettings.CheckAgreement(reference, blocked.call(input), $"{Model} batch {Batch} ForInference (blocked)");
+            BenchSettings.CheckAgreement(model.call(input), onnxRuntime.Forward(input), $"{Model} batch {Batch} ForInference (ONNX Runtime)");
         }
     }
 
-    /// <summary>Frees the input and the four models.</summary>
+    /// <summary>Frees the input and both models.</summary>
     [GlobalCleanup]
     public void Cleanup()
     {
         input.Dispose();
-        blocked.Dispose();
-        channelsLast.Dispose();
-        nchw.Dispose();
+        onnxRuntime.Dispose();
         model.Dispose();
     }
 
@@ -75,30 +66,7 @@ public class ModelBenchmarks
         model.call(input);
     }
 
-    /// <summary>ForInference, NCHW activations.</summary>
+    /// <summary>ForInference: the lowered graph on ONNX Runtime.</summary>
     [Benchmark]
-    public void InferenceNchw()
-    {
-        using var mode = torch.inference_mode();
-        using var scope = torch.NewDisposeScope();
-        nchw.call(input);
-    }
-
-    /// <summary>ForInference, channels-last activations.</summary>
-    [Benchmark]
-    public void InferenceChannelsLast()
-    {
-        using var mode = torch.inference_mode();
-        using var scope = torch.NewDisposeScope();
-        channelsLast.call(input);
-    }
-
-    /// <summary>ForInference, oneDNN blocked activations (the Auto choice where oneDNN runs).</summary>
-    [Benchmark]
-    public void InferenceBlocked()
-    {
-        using var mode = torch.inference_mode();
-        using var scope = torch.NewDisposeScope();
-        blocked.call(input);
-    }
+    public void OnnxRuntime() => onnxRuntime.Forward(input).Dispose();
 }

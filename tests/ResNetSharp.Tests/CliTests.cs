@@ -159,7 +159,7 @@ public class CliBenchTests
         var (code, stdout, stderr) = CliTests.Run("bench", "resnet18", "--batch", "1,2", "--input", "32", "--iterations", "2", "--warmup", "1", "--threads", "1", "--json");
         code.Should().Be(0, stderr);
         var rows = stdout.Split('\n').Where(l => l.TrimStart().StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        rows.Should().HaveCount(4, "batches 1 and 2, plain and optimized");
+        rows.Should().HaveCount(4, "batches 1 and 2, plain and ONNX Runtime");
         foreach (var row in rows)
         {
             foreach (string field in new[] { "name", "batch", "mode", "imagesPerSecond", "latencyMs", "peakRssMiB", "threads", "p90Ms", "microBatch", "gflopsPerImage", "achievedGflops" })
@@ -179,7 +179,7 @@ public class CliBenchTests
             row.TryGetProperty("peakGflops", out _).Should().BeFalse("the FMA peak is measured (and reported) only with --peak");
         }
 
-        rows.Select(r => r.GetProperty("mode").GetString()).Distinct().Should().BeEquivalentTo("plain", "optimized");
+        rows.Select(r => r.GetProperty("mode").GetString()).Distinct().Should().BeEquivalentTo("plain", "ort");
     }
 }
 

@@ -21,6 +21,7 @@ public class PublicApiTests
         typeof(ImageDecoder).Assembly,              // ResNetSharp.Images: SkiaSharp
         typeof(Trainer).Assembly,                   // ResNetSharp.Training
         typeof(DataParallel).Assembly,              // ResNetSharp.Distributed: MPI
+        typeof(OnnxRuntimeResNet).Assembly,         // ResNetSharp.OnnxRuntime: fast path, int8, classifier
     ];
 
     [Fact]

@@ -6,13 +6,15 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using ResNetSharp.OnnxRuntime;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ResNetSharp.Cli.Commands;
 
 /// <summary>
-/// <c>resnet bench</c>: times plain vs optimised inference (and optionally a training step) per batch size. Each
+/// <c>resnet bench</c>: times plain vs ONNX Runtime inference (and optionally a training step) per batch size. Each
 /// configuration runs in a fresh child process by default, so its peak RSS (VmHWM) is its own.
 /// </summary>
 internal static class BenchCommand
@@ -30,7 +32,15 @@ internal static class BenchCommand
         var input = new Option<int>("--input") { Description = "Input height and width.", DefaultValueFactory = _ => 224 };
         var inChannels = new Option<int?>("--in-channels") { Description = "Input channels of the model (default: the model's, 3; e.g. 1 for Fashion-MNIST)." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice, the core count)." };
-        var optimized = new Option<bool>("--optimized") { Description = "Only the optimised inference mode (model.ForInference())." };
+        var ort = new Option<bool>("--ort") { Description = "Only ONNX Runtime through model.ForInference() (CPU provider, --threads intra-op threads)." };
+        var ortFile = new Option<bool>("--ort-file")
+        {
+            Description = "Only ONNX Runtime run directly on the exported .onnx file (a plain InferenceSession over ExportOnnx's output, default session options but --threads).",
+        };
+        var int8 = new Option<bool>("--int8")
+        {
+            Description = "Only int8 ONNX Runtime (ForInference with Precision = Int8, QDQ) calibrated on 8 Gaussian images: for timing only, not accuracy.",
+        };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
         var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -38,21 +48,17 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 3 };
         var layout = new Option<string>("--layout")
         {
-            Description = "Activation layout: optimised mode auto, nchw, nhwc or blocked (oneDNN); training step auto, nchw or nhwc (ResNet.TrainingLayout).",
+            Description = "Training step's activation layout: auto, nchw or nhwc (ResNet.TrainingLayout).",
             DefaultValueFactory = _ => "auto",
         };
         var tune = new Option<bool>("--tune-allocator") { Description = "Apply AllocatorTuning (glibc mallopt) before building the model." };
         var inProcess = new Option<bool>("--in-process") { Description = "Run every configuration in this process (peak RSS is then cumulative)." };
-        var microBatch = new Option<int?>("--micro-batch-mib")
-        {
-            Description = "Optimised mode: InferenceOptions.MicroBatchBytes in MiB (default: the library's, 8 for blocked and 32 otherwise; 0 never splits a batch).",
-        };
         var peak = new Option<bool>("--peak") { Description = "Measure the fp32 FMA peak first (as 'resnet peak') and report each configuration's fraction of it." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per configuration (one per line)." };
         var child = new Option<string?>("--child-mode") { Hidden = true };
-        var command = new Command("bench", "Time inference (plain vs optimised) or training: median/p90 latency, images/s, peak RSS.")
+        var command = new Command("bench", "Time inference (plain vs ONNX Runtime, float or int8) or training: median/p90 latency, images/s, peak RSS.")
         {
-            name, batch, input, inChannels, threads, optimized, plain, train, device, iterations, warmup, layout, tune, microBatch, peak, inProcess, json, child,
+            name, batch, input, inChannels, threads, ort, ortFile, int8, plain, train, device, iterations, warmup, layout, tune, peak, inProcess, json, child,
         };
 
         command.SetAction(parse => Cli.Guard(() =>
@@ -73,12 +79,6 @@ internal static class BenchCommand
             }
 
             string layoutName = parse.GetValue(layout) ?? "auto";
-            int? microMiB = parse.GetValue(microBatch);
-            if (microMiB is < 0)
-            {
-                throw new ArgumentException($"--micro-batch-mib must be ≥ 0 (0 never splits a batch), got {microMiB}.");
-            }
-
             int? channels = parse.GetValue(inChannels);
             if (channels is < 1)
             {
@@ -86,7 +86,7 @@ internal static class BenchCommand
             }
 
             var settings = new Settings(model, size, channels, parse.GetValue(threads), parse.GetValue(device) ?? "cpu", iters, warm, parse.GetValue(tune),
-                ParseLayout(layoutName), microMiB);
+                ParseLayout(layoutName));
             if (parse.GetValue(child) is { } childMode)
             {
                 // Child process: one configuration, one compact JSON line for the parent.
@@ -101,9 +101,19 @@ internal static class BenchCommand
                 modes.Add("plain");
             }
 
-            if (parse.GetValue(optimized))
+            if (parse.GetValue(ort))
             {
-                modes.Add("optimized");
+                modes.Add("ort");
+            }
+
+            if (parse.GetValue(ortFile))
+            {
+                modes.Add("ort-file");
+            }
+
+            if (parse.GetValue(int8))
+            {
+                modes.Add("ort-int8");
             }
 
             if (parse.GetValue(train))
@@ -113,7 +123,7 @@ internal static class BenchCommand
 
             if (modes.Count == 0)
             {
-                modes.AddRange(new[] { "plain", "optimized" });
+                modes.AddRange(new[] { "plain", "ort" });
             }
 
             bool asJson = parse.GetValue(json);
@@ -161,7 +171,7 @@ internal static class BenchCommand
 
     private static readonly JsonSerializerOptions CompactJson = new(Cli.Json) { WriteIndented = false };
 
-    private sealed record Settings(string Model, int Size, int? InChannels, int? Threads, string Device, int Iterations, int Warmup, bool Tune, ActivationLayout Layout, int? MicroBatchMiB);
+    private sealed record Settings(string Model, int Size, int? InChannels, int? Threads, string Device, int Iterations, int Warmup, bool Tune, TrainingLayout Layout);
 
     /// <summary>2 × the multiply-adds of one image's forward pass (convs and classifier), as 'resnet summary' counts them.</summary>
     private static double ForwardGflopsPerImage(string model, int size)
@@ -170,24 +180,18 @@ internal static class BenchCommand
         return 2.0 * net.Summarize(size).MultiplyAdds / 1e9;
     }
 
-    private static InferenceOptions ToInferenceOptions(this Settings s) => s.MicroBatchMiB is { } mib
-        ? new InferenceOptions { Layout = s.Layout, MicroBatchBytes = (long)mib << 20 }
-        : new InferenceOptions { Layout = s.Layout };
-
-    private static ActivationLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
+    private static TrainingLayout ParseLayout(string text) => text.Trim().ToLowerInvariant() switch
     {
-        "auto" => ActivationLayout.Auto,
-        "nchw" or "channels-first" => ActivationLayout.ChannelsFirst,
-        "nhwc" or "channels-last" => ActivationLayout.ChannelsLast,
-        "blocked" or "onednn" => ActivationLayout.Blocked,
-        _ => throw new ArgumentException($"--layout must be auto, nchw, nhwc or blocked, got '{text}'."),
+        "auto" => TrainingLayout.Auto,
+        "nchw" or "channels-first" => TrainingLayout.ChannelsFirst,
+        "nhwc" or "channels-last" => TrainingLayout.ChannelsLast,
+        _ => throw new ArgumentException($"--layout must be auto, nchw or nhwc, got '{text}'."),
     };
 
-    private static string LayoutName(ActivationLayout layout) => layout switch
+    private static string LayoutName(TrainingLayout layout) => layout switch
     {
-        ActivationLayout.ChannelsFirst => "nchw",
-        ActivationLayout.ChannelsLast => "nhwc",
-        ActivationLayout.Blocked => "blocked",
+        TrainingLayout.ChannelsFirst => "nchw",
+        TrainingLayout.ChannelsLast => "nhwc",
         _ => "auto",
     };
 
@@ -241,12 +245,6 @@ internal static class BenchCommand
             psi.ArgumentList.Add("--tune-allocator");
         }
 
-        if (s.MicroBatchMiB is { } mib)
-        {
-            psi.ArgumentList.Add("--micro-batch-mib");
-            psi.ArgumentList.Add(mib.ToString());
-        }
-
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {exe}.");
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
@@ -285,23 +283,46 @@ internal static class BenchCommand
                     model.call(x).Dispose();
                 };
                 break;
-            case "optimized":
-                var fast = model.ForInference(s.ToInferenceOptions());
-                owned = fast;
-                micro = (int)fast.MicroBatchSize(batch, s.Size, s.Size);
-                usedLayout = LayoutName(fast.LayoutFor(micro));
-                model.Dispose(); // the optimised copy owns its weights; keeping both would double their memory
-                step = () => fast.call(x).Dispose();
+            case "ort":
+            case "ort-int8":
+            {
+                var session = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
+                {
+                    IntraOpThreads = s.Threads ?? 0,
+                    Device = InferenceDevice.Cpu,
+                    Precision = mode == "ort-int8" ? InferencePrecision.Int8 : InferencePrecision.Float32,
+                    Calibration = mode == "ort-int8" ? CalibrationSource.Random(model, s.Size) : null,
+                });
+                owned = session;
+                usedLayout = mode == "ort-int8" ? "onnxruntime-int8" : "onnxruntime";
+                model.Dispose();
+                step = () => session.Forward(x).Dispose();
                 break;
+            }
+
+            case "ort-file":
+            {
+                string file = Path.Combine(Path.GetTempPath(), $"resnet-bench-{Environment.ProcessId}.onnx");
+                model.ExportOnnx(file);
+                model.Dispose();
+                using var options = new SessionOptions { IntraOpNumThreads = s.Threads ?? 0 };
+                var session = new InferenceSession(file, options);
+                File.Delete(file);
+                float[] pixels = x.data<float>().ToArray();
+                var input = OrtValue.CreateTensorValueFromMemory(pixels, x.shape);
+                owned = new CompositeDisposable(session, input);
+                usedLayout = "onnxruntime-file";
+                step = () =>
+                {
+                    using var run = new RunOptions();
+                    using var outputs = session.Run(run, new[] { "input" }, new[] { input }, new[] { "logits" });
+                };
+                break;
+            }
+
             case "train":
                 model.train();
-                model.TrainingLayout = s.Layout switch
-                {
-                    ActivationLayout.ChannelsFirst => TrainingLayout.ChannelsFirst,
-                    ActivationLayout.ChannelsLast => TrainingLayout.ChannelsLast,
-                    ActivationLayout.Auto => TrainingLayout.Auto,
-                    _ => throw new ArgumentException("--layout blocked is an inference layout; a training step runs auto, nchw or nhwc."),
-                };
+                model.TrainingLayout = s.Layout;
                 usedLayout = model.ResolvedTrainingLayout == TrainingLayout.ChannelsLast ? "nhwc" : "nchw";
                 var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
                 // Random labels, fixed for the run, are fine for timing.
@@ -317,7 +338,7 @@ internal static class BenchCommand
                 };
                 break;
             default:
-                throw new ArgumentException($"Unknown mode '{mode}': expected plain, optimized or train.");
+                throw new ArgumentException($"Unknown mode '{mode}': expected plain, ort, ort-file, ort-int8 or train.");
         }
 
         try

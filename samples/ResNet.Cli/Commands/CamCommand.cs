@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Linq;
 using ResNetSharp.Cam;
 using ResNetSharp.Images;
+using ResNetSharp.OnnxRuntime;
 
 namespace ResNetSharp.Cli.Commands;
 

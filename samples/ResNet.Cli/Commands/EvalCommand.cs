@@ -3,7 +3,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using ResNetSharp.OnnxRuntime;
 using ResNetSharp.Training;
+using TorchSharp;
 using Spectre.Console;
 
 namespace ResNetSharp.Cli.Commands;
@@ -23,10 +25,14 @@ internal static class EvalCommand
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 500 };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: libtorch's choice)." };
         var confusion = new Option<string?>("--confusion") { Description = "Also draw the confusion matrix into this PNG." };
+        var int8 = new Option<bool>("--int8")
+        {
+            Description = "Also evaluate the int8 ONNX Runtime copy (ForInference, Precision = Int8, calibrated by --calibrate): its top-1 and how often its top-1 class equals the float model's.",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("eval", "Evaluate weights on a test set: top-1, top-5, loss, per-class accuracy, confusion matrix.")
         {
-            name, weights, dataset, subset, batch, threads, confusion, json,
+            name, weights, dataset, subset, batch, threads, confusion, int8, CalibrationSource.Calibrate, CalibrationSource.Images, CalibrationSource.Method, json,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -74,6 +80,15 @@ internal static class EvalCommand
                     : Transforms.Normalize(mean, std);
                 var loader = new DataLoader(test, new DataLoaderOptions { BatchSize = parse.GetValue(batch), Shuffle = false, Transform = transform });
                 var result = Evaluator.Evaluate(model, loader);
+                Int8Result? quantised = null;
+                if (parse.GetValue(int8))
+                {
+                    string spec = parse.GetValue(CalibrationSource.Calibrate)
+                        ?? throw new ArgumentException("--int8 needs --calibrate fashion-mnist|FOLDER (the images that set activation ranges).");
+                    var calibration = CalibrationSource.Load(spec, parse.GetValue(CalibrationSource.Images), parse.GetValue(CalibrationSource.Method)!, model);
+                    quantised = EvaluateInt8(model, loader, calibration, parse.GetValue(threads) ?? 0);
+                }
+
                 if (parse.GetValue(confusion) is { } png)
                 {
                     Plots.Confusion(result, $"{model.ModelName} on {datasetName}", png);
@@ -92,17 +107,51 @@ internal static class EvalCommand
                         top5 = result.Top5,
                         perClass = result.ClassNames.Select((c, i) => new { name = c, accuracy = result.PerClassAccuracy[i], count = result.Confusion[i].Sum() }),
                         confusion = result.Confusion,
+                        int8 = quantised,
                     });
                 }
                 else
                 {
                     Print(result, model.ModelName, datasetName);
+                    if (quantised is { } q)
+                    {
+                        Console.WriteLine(FormattableString.Invariant(
+                            $"int8 (ONNX Runtime QDQ, calibration {q.Calibration}): top-1 {100 * q.Top1:F2} % (float {100 * result.Top1:F2} %), same top-1 class as float on {100 * q.Agreement:F2} % of {q.Count:N0} images"));
+                    }
                 }
             }
 
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>What the int8 copy scores, and how often it picks the float model's class.</summary>
+    internal sealed record Int8Result(int Count, double Top1, double Agreement, string Calibration);
+
+    private static Int8Result EvaluateInt8(ResNet model, DataLoader loader, Calibration calibration, int threads)
+    {
+        using var quantised = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
+        {
+            Precision = InferencePrecision.Int8, Calibration = calibration, IntraOpThreads = threads, Device = InferenceDevice.Cpu,
+        });
+        model.eval();
+        long count = 0, correct = 0, agree = 0;
+        using var noGrad = torch.no_grad();
+        foreach (var batch in loader.GetBatches(0, 0))
+        {
+            using (batch)
+            using (var scope = torch.NewDisposeScope())
+            {
+                var reference = model.call(batch.Images).argmax(1);
+                var predicted = quantised.Forward(batch.Images.contiguous()).argmax(1);
+                correct += predicted.eq(batch.Labels).sum().item<long>();
+                agree += predicted.eq(reference).sum().item<long>();
+                count += batch.Labels.shape[0];
+            }
+        }
+
+        return new Int8Result((int)count, (double)correct / count, (double)agree / count, calibration.Recipe);
     }
 
     private static void Print(EvaluationResult result, string model, string dataset)

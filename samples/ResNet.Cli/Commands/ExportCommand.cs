@@ -2,6 +2,7 @@ using System;
 using System.CommandLine;
 using System.IO;
 using System.Linq;
+using ResNetSharp.OnnxRuntime;
 
 namespace ResNetSharp.Cli.Commands;
 
@@ -21,10 +22,11 @@ internal static class ExportCommand
         var keepBn = new Option<bool>("--keep-bn") { Description = "Keep BatchNormalization nodes instead of folding them into the convolutions." };
         var variant = new Option<string?>("--variant") { Description = "Stride placement for a named model: v1.5 (torchvision, default) or v1 (the paper)." };
         var classes = new Option<int?>("--classes") { Description = "Classifier outputs for a named model (default: the model's)." };
+        var int8 = new Option<bool>("--int8") { Description = "Quantise to int8 (ONNX QDQ, static, calibrated): needs --calibrate." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("export", "Write a model as ONNX (standard operators, dynamic batch and size, preprocessing and class names in metadata_props).")
         {
-            name, weights, output, opset, features, keepBn, variant, classes, json,
+            name, weights, output, opset, features, keepBn, variant, classes, int8, CalibrationSource.Calibrate, CalibrationSource.Images, CalibrationSource.Method, json,
         };
         command.SetAction(parse => Cli.Guard(() =>
         {
@@ -46,7 +48,17 @@ internal static class ExportCommand
             var options = new OnnxExportOptions { Opset = version, KeepBatchNorm = parse.GetValue(keepBn), Output = kind };
 
             using var model = Build(modelName, weightsPath, parse.GetValue(variant), parse.GetValue(classes));
-            var result = model.ExportOnnx(parse.GetValue(output)!, options);
+            string? calibrate = parse.GetValue(CalibrationSource.Calibrate);
+            bool quantise = parse.GetValue(int8);
+            if (quantise != (calibrate is not null))
+            {
+                throw new ArgumentException(quantise ? "--int8 needs --calibrate fashion-mnist|FOLDER (the images that set activation ranges)." : "--calibrate applies only with --int8.");
+            }
+
+            Calibration? calibration = quantise
+                ? CalibrationSource.Load(calibrate!, parse.GetValue(CalibrationSource.Images), parse.GetValue(CalibrationSource.Method)!, model)
+                : null;
+            var result = calibration is null ? model.ExportOnnx(parse.GetValue(output)!, options) : model.ExportOnnxInt8(parse.GetValue(output)!, calibration, options);
             if (parse.GetValue(json))
             {
                 Cli.WriteJson(new
@@ -58,6 +70,8 @@ internal static class ExportCommand
                     opset = result.Opset,
                     output = kind switch { OnnxOutput.PooledFeatures => "pooled", OnnxOutput.FeatureMaps => "maps", _ => "logits" },
                     keepBatchNorm = options.KeepBatchNorm,
+                    int8 = calibration is not null,
+                    calibration = calibration?.Recipe,
                     nodes = result.Nodes,
                     operators = result.Operators,
                     inputs = new[] { "input" },
@@ -70,7 +84,8 @@ internal static class ExportCommand
             {
                 Console.WriteLine($"{model.ModelName} -> {result.Path}: {result.Bytes:N0} bytes, opset {result.Opset}, {result.Nodes} nodes " +
                                   $"({string.Join(", ", result.Operators)}), input 'input' N×{model.Options.InChannels}×H×W, outputs {string.Join(", ", result.Outputs)}" +
-                                  (options.KeepBatchNorm ? ", BatchNorm kept" : ", BatchNorm folded"));
+                                  (options.KeepBatchNorm ? ", BatchNorm kept" : ", BatchNorm folded") +
+                                  (calibration is null ? "" : $", int8 QDQ calibrated by {calibration.Recipe}"));
             }
 
             return 0;

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using ResNetSharp.Cam;
 using ResNetSharp.Images;
+using ResNetSharp.OnnxRuntime;
 
 namespace ResNetSharp.Cli.Commands;
 

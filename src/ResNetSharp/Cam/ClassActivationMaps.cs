@@ -17,7 +17,7 @@ namespace ResNetSharp.Cam;
 /// The input is one preprocessed image, 1 × C × H × W (e.g. <c>ImageTransform.ToTensor</c> in ResNetSharp.Images). The model is
 /// run with eval semantics (it is switched to eval for the call and switched back), no parameter gradient is
 /// accumulated, and every tensor is released before the call returns. Calls on one model must not overlap with
-/// each other or with training (they switch its mode); <c>ImageClassifier.Explain</c> serialises them.
+/// each other or with training (they switch its mode); ResNetSharp.OnnxRuntime's ImageClassifier.Explain serialises them.
 /// </remarks>
 public static class ClassActivationMaps
 {

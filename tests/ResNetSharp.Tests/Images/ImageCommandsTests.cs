@@ -4,6 +4,7 @@ using System.Linq;
 using System.Text.Json;
 using FluentAssertions;
 using ResNetSharp.Images;
+using ResNetSharp.OnnxRuntime;
 using Xunit;
 
 namespace ResNetSharp.Tests.Images;

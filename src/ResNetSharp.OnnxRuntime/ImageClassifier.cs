@@ -3,11 +3,13 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using ResNetSharp.Cam;
+using ResNetSharp.Images;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
-namespace ResNetSharp.Images;
+namespace ResNetSharp.OnnxRuntime;
 
 /// <summary>Which class activation map <see cref="ImageClassifier.Explain"/> computes.</summary>
 public enum CamMethod
@@ -45,21 +47,21 @@ public sealed record ImageClassifierOptions
     /// <summary>Decoder limits (pixels, bytes, EXIF orientation). Default <see cref="ImageDecodeOptions.Default"/>.</summary>
     public ImageDecodeOptions Decode { get; init; } = ImageDecodeOptions.Default;
 
-    /// <summary>Settings of the fast inference copy (<see cref="InferenceExtensions.ForInference"/>). Default: its defaults.</summary>
+    /// <summary>Settings of the ONNX Runtime copy (<see cref="InferenceExtensions.ForInference"/>): threads, device, int8. Default: its defaults.</summary>
     public InferenceOptions? Inference { get; init; }
 }
 
 /// <summary>
 /// Classifies images end to end: decode (<see cref="ImageDecoder"/>), torchvision's eval transform
-/// (<see cref="ImageTransform"/>, from the model's <see cref="ModelMetadata"/>), the fast inference copy of the network
-/// (<see cref="InferenceResNet"/>), softmax and top-k — and returns plain managed results: nothing for the caller to
+/// (<see cref="ImageTransform"/>, from the model's <see cref="ModelMetadata"/>), the network on ONNX Runtime
+/// (<see cref="OnnxRuntimeResNet"/>, fed plain floats: no tensor round trip), softmax and top-k — and returns plain managed results: nothing for the caller to
 /// dispose but the classifier itself.
 /// </summary>
 /// <remarks>
 /// <para><b>Thread safety.</b> Every public method may be called from any number of threads at once. Decoding and
-/// preprocessing run on the calling thread, in parallel; the forward passes are serialised by one lock (the network
-/// already uses libtorch's intra-op threads), and each call runs its own images as its own batches, so concurrent
-/// calls return exactly what the same calls made one after another return. <see cref="Dispose"/> must not race
+/// preprocessing run on the calling thread, in parallel; the forward passes run concurrently in one ONNX Runtime
+/// session (only <see cref="Explain"/>, which runs the TorchSharp model, is serialised by a lock), and each call runs
+/// its own images as its own batches, so concurrent calls return exactly what the same calls made one after another return. <see cref="Dispose"/> must not race
 /// with calls in flight; a call after it throws <see cref="ObjectDisposedException"/>.</para>
 /// <para><b>Memory.</b> Every tensor a call creates is released before it returns; repeated calls do not grow the
 /// process (tested over 10,000 calls).</para>
@@ -72,9 +74,9 @@ public sealed class ImageClassifier : IDisposable
     private readonly object gate = new();
     private readonly ResNet model;
     private readonly bool ownsModel;
-    private readonly InferenceResNet fast;
+    private readonly OnnxRuntimeResNet fast;
     private readonly Device device;
-    private bool disposed;
+    private volatile bool disposed;
 
     /// <summary>
     /// A classifier over <paramref name="model"/>. Classification runs an inference copy made here; <see cref="Explain"/>
@@ -226,7 +228,7 @@ public sealed class ImageClassifier : IDisposable
     }
 
     /// <summary>Classifies an already preprocessed batch (N × C × S × S, normalised as <see cref="Transform"/> does); the tensor stays the caller's.</summary>
-    /// <param name="batch">Floating-point input on any device (it is moved to the model's).</param>
+    /// <param name="batch">Floating-point input on any device (ONNX Runtime reads it from the CPU).</param>
     /// <param name="topK">Classes returned per image. Default 5.</param>
     /// <exception cref="ArgumentException">The tensor is not a batch the network accepts.</exception>
     public IReadOnlyList<Prediction> Classify(Tensor batch, int topK = 5)
@@ -243,13 +245,12 @@ public sealed class ImageClassifier : IDisposable
         for (long start = 0; start < batch.shape[0]; start += Options.MaxBatchSize)
         {
             long n = Math.Min(Options.MaxBatchSize, batch.shape[0] - start);
+            ObjectDisposedException.ThrowIf(disposed, this);
             float[] logits;
-            lock (gate)
+            using (var scope = torch.NewDisposeScope())
             {
-                ObjectDisposedException.ThrowIf(disposed, this);
-                using var scope = torch.NewDisposeScope();
-                var x = batch.narrow(0, start, n).to(ScalarType.Float32).to(device);
-                logits = fast.call(x).cpu().data<float>().ToArray();
+                var x = batch.narrow(0, start, n).to(ScalarType.Float32);
+                logits = fast.Forward(x).cpu().data<float>().ToArray();
             }
 
             AddPredictions(results, logits, (int)n, topK);
@@ -285,7 +286,7 @@ public sealed class ImageClassifier : IDisposable
     /// <param name="path">The image file.</param>
     public PixelImage Decode(string path) => ImageDecoder.Decode(path, Transform.Channels, Options.Decode);
 
-    /// <summary>Releases the inference copy (and the model, when the classifier owns it).</summary>
+    /// <summary>Releases the ONNX Runtime session (and the model, when the classifier owns it).</summary>
     public void Dispose()
     {
         lock (gate)
@@ -310,7 +311,7 @@ public sealed class ImageClassifier : IDisposable
         CheckTopK(topK);
 
         var results = new List<Prediction>();
-        int length = Transform.Length, c = Transform.Channels, s = Transform.InputSize;
+        int length = Transform.Length, s = Transform.InputSize;
         var buffer = new float[Options.MaxBatchSize * length];
         int n = 0;
         void Flush()
@@ -320,14 +321,8 @@ public sealed class ImageClassifier : IDisposable
                 return;
             }
 
-            float[] logits;
-            lock (gate)
-            {
-                ObjectDisposedException.ThrowIf(disposed, this);
-                using var scope = torch.NewDisposeScope();
-                var x = torch.tensor(buffer.AsSpan(0, n * length).ToArray(), new long[] { n, c, s, s }).to(device);
-                logits = fast.call(x).cpu().data<float>().ToArray();
-            }
+            ObjectDisposedException.ThrowIf(disposed, this);
+            float[] logits = fast.Forward(buffer.AsSpan(0, n * length), n, s, s);
 
             AddPredictions(results, logits, n, topK);
             n = 0;

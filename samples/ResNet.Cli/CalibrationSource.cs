@@ -1,0 +1,89 @@
+using System;
+using System.CommandLine;
+using System.IO;
+using System.Linq;
+using ResNetSharp.Images;
+using ResNetSharp.OnnxRuntime;
+using ResNetSharp.Training;
+using TorchSharp;
+
+namespace ResNetSharp.Cli;
+
+/// <summary>The int8 calibration options shared by 'export', 'eval' and 'bench', and the images they name.</summary>
+internal static class CalibrationSource
+{
+    public static readonly Option<string?> Calibrate = new("--calibrate")
+    {
+        Description = "int8 calibration images: fashion-mnist (its training split), a folder of MNIST-format IDX files, or a folder of image files (PNG, JPEG, …, searched recursively).",
+    };
+
+    public static readonly Option<int> Images = new("--calibration-images") { Description = "How many calibration images (the first N, in file order).", DefaultValueFactory = _ => 500 };
+
+    public static readonly Option<string> Method = new("--calibration-method")
+    {
+        Description = "How activation ranges are taken: percentile (99.999th, the default) or minmax.",
+        DefaultValueFactory = _ => "percentile",
+    };
+
+    /// <summary>The calibration set for <paramref name="model"/>, preprocessed by its metadata (as 'resnet eval' preprocesses test images).</summary>
+    public static Calibration Load(string spec, int count, string method, ResNet model)
+    {
+        if (count < 1)
+        {
+            throw new ArgumentException($"--calibration-images must be ≥ 1, got {count}.");
+        }
+
+        var kind = method.Trim().ToLowerInvariant() switch
+        {
+            "percentile" => CalibrationMethod.Percentile,
+            "minmax" or "min-max" => CalibrationMethod.MinMax,
+            _ => throw new ArgumentException($"--calibration-method must be percentile or minmax, got '{method}'."),
+        };
+        var metadata = model.Metadata;
+        bool idx = spec.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase) || (Directory.Exists(spec) && FashionMnist.IsAvailable(spec));
+        if (idx)
+        {
+            var train = spec.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase)
+                ? FashionMnist.Load(DatasetSplit.Train)
+                : FashionMnist.Load(DatasetSplit.Train, spec);
+            ImageDataset data = train.Take(count);
+            if (model.Options.InChannels != data.Channels)
+            {
+                data = data.RepeatChannels(model.Options.InChannels);
+            }
+
+            var transform = metadata.InputSize > data.Height
+                ? Transforms.Compose(Transforms.PadTo(metadata.InputSize), Transforms.Normalize(metadata.Mean, metadata.Std))
+                : Transforms.Normalize(metadata.Mean, metadata.Std);
+            var loader = new DataLoader(data, new DataLoaderOptions { BatchSize = data.Count, Shuffle = false, Transform = transform });
+            using var batch = loader.GetBatches(0, 0).First();
+            return Calibration.FromTensor(batch.Images, kind, source: $"{train.Name} (first {data.Count})");
+        }
+
+        if (!Directory.Exists(spec))
+        {
+            throw new ArgumentException($"--calibrate '{spec}': expected fashion-mnist or a folder of images or IDX files.");
+        }
+
+        var extensions = new[] { ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif" };
+        var files = Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories)
+            .Where(f => extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Order(StringComparer.Ordinal)
+            .Take(count)
+            .ToList();
+        if (files.Count == 0)
+        {
+            throw new ArgumentException($"--calibrate '{spec}' holds no image files ({string.Join(", ", extensions)}).");
+        }
+
+        var images = files.Select(f => ImageDecoder.Decode(f, metadata.InChannels));
+        return Calibration.FromImages(images, new ImageTransform(metadata), kind, source: $"{Path.GetFullPath(spec)} (first {files.Count} images)");
+    }
+
+    /// <summary>Gaussian images for timing only (their values do not change the speed of int8 kernels).</summary>
+    public static Calibration Random(ResNet model, int size)
+    {
+        using var x = torch.randn(8, model.Options.InChannels, size, size);
+        return Calibration.FromTensor(x, CalibrationMethod.MinMax, source: "8 Gaussian images (timing only)");
+    }
+}

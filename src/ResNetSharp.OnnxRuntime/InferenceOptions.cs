@@ -1,0 +1,56 @@
+namespace ResNetSharp.OnnxRuntime;
+
+/// <summary>Where <see cref="InferenceExtensions.ForInference"/> runs the network.</summary>
+public enum InferenceDevice
+{
+    /// <summary>
+    /// ONNX Runtime's CUDA execution provider when the app references ONNX Runtime's GPU package and a GPU is present,
+    /// else the CPU; <see cref="OnnxRuntimeResNet.ExecutionProvider"/> says which one runs.
+    /// </summary>
+    Auto,
+
+    /// <summary>Always the CPU execution provider.</summary>
+    Cpu,
+
+    /// <summary>The CUDA execution provider; building throws where it is not available.</summary>
+    Cuda,
+}
+
+/// <summary>The arithmetic of the network that <see cref="InferenceExtensions.ForInference"/> runs.</summary>
+public enum InferencePrecision
+{
+    /// <summary>float32 weights and activations: outputs equal the eval model's to float32 rounding.</summary>
+    Float32,
+
+    /// <summary>
+    /// Static int8 quantisation (ONNX QDQ): per-channel symmetric int8 weights, per-tensor uint8 activations whose
+    /// ranges come from <see cref="InferenceOptions.Calibration"/>, which is then required.
+    /// </summary>
+    Int8,
+}
+
+/// <summary>How <see cref="InferenceExtensions.ForInference"/> builds the ONNX Runtime session.</summary>
+public sealed record InferenceOptions
+{
+    /// <summary>
+    /// Threads of ONNX Runtime's intra-op pool (one session-wide pool; concurrent calls share it). 0, the default, lets
+    /// ONNX Runtime choose (one per physical core).
+    /// </summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Execution provider. Default <see cref="InferenceDevice.Auto"/>.</summary>
+    public InferenceDevice Device { get; init; } = InferenceDevice.Auto;
+
+    /// <summary>
+    /// Also build the session that returns every stage's feature map (<see cref="OnnxRuntimeResNet.ForwardFeatureMaps"/>).
+    /// Off by default: it is a second session with its own copy of the weights, and maps returned as outputs cannot
+    /// share memory with the rest of the graph.
+    /// </summary>
+    public bool FeatureMaps { get; init; }
+
+    /// <summary>Float32 (the default) or calibrated int8.</summary>
+    public InferencePrecision Precision { get; init; } = InferencePrecision.Float32;
+
+    /// <summary>The images and method that calibrate int8 activation ranges; required for <see cref="InferencePrecision.Int8"/>.</summary>
+    public Calibration? Calibration { get; init; }
+}
