@@ -106,7 +106,8 @@ public class ScoreCommandTests : IClassFixture<ScoreCommandTests.Photos>
 
         var corrupt = JsonDocument.Parse(lines[5]).RootElement;
         corrupt.EnumerateObject().Select(p => p.Name).Should().Equal("path", "error");
-        corrupt.GetProperty("error").GetString().Should().Contain("corrupt.jpg").And.Contain("not an image");
+        corrupt.GetProperty("error").GetString().Should().StartWith("sub/corrupt.jpg: ").And.Contain("not an image")
+            .And.NotContain(photos.Folder, "the row names the image by its path in the folder, wherever the folder lies");
 
         // Each row against the image classified alone, in this process (batch of one).
         using var classifier = ImageClassifier.FromWeights(photos.Weights);

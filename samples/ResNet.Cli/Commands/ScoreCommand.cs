@@ -280,7 +280,8 @@ internal static class ScoreCommand
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException or NotSupportedException)
                     {
-                        item = new Decoded(entry, null, e.Message.Split('\n')[0].Trim());
+                        // The row's path, not where this process found it: shards on other hosts write the same row.
+                        item = new Decoded(entry, null, e.Message.Split('\n')[0].Trim().Replace(entry.File, entry.Name, StringComparison.Ordinal));
                     }
 
                     queue.Add(item, stop.Token);
@@ -458,7 +459,8 @@ internal static class ScoreCommand
             return problems;
         }
 
-        string temp = $"{outPath}.tmp-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}";
+        // Unique per process (shards finishing together may both merge: each renames whole identical content).
+        string temp = $"{outPath}.tmp-{Guid.NewGuid():N}";
         using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
             var bytes = Encoding.UTF8.GetBytes(string.Concat(images.Select(e => rows[e.Name] + "\n")));
