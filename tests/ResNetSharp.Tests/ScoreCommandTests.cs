@@ -222,6 +222,18 @@ public class ScoreCommandTests : IClassFixture<ScoreCommandTests.Photos>
     }
 
     [Fact]
+    public void Resume_WithAnotherTop_IsRefused()
+    {
+        string output = NewOut("top");
+        var lines = File.ReadAllLines(photos.Single);
+        File.WriteAllLines(output + ".part-0-of-1", lines.Take(3));
+        var (code, _, stderr) = CliTests.Run("score", photos.Folder, "--weights", photos.Weights, "--out", output, "--top", "2");
+        code.Should().Be(1);
+        stderr.Split('\n').Should().ContainSingle().Which.Should().Contain("was scored with --top 3 and this run asks for 2: rerun with --top 3");
+        File.ReadAllLines(output + ".part-0-of-1").Should().Equal(lines.Take(3), "a refused run writes nothing");
+    }
+
+    [Fact]
     public void KilledMidway_ThenRerun_GivesTheSameFile()
     {
         string output = NewOut("killed");

@@ -81,12 +81,18 @@ internal static class ScoreCommand
 
             var (index, count) = ResolveShard(parse.GetValue(shard), Environment.GetEnvironmentVariable);
             string part = PartPath(outPath, index, count);
-            var done = PrepareResume(part);
+            var (done, topInPart) = PrepareResume(part);
             var mine = Enumerable.Range(0, images.Count).Where(i => i % count == index).Select(i => images[i]).ToList();
             var todo = mine.Where(m => !done.Contains(m.Name)).ToList();
             int scored = 0, failed = 0;
             using (var classifier = ClassifierLoading.Load(parse.GetValue(weights), parse.GetValue(model), parse.GetValue(classes), parse.GetValue(sha256)))
             {
+                if (topInPart is { } previous && previous != Math.Min(k, classifier.NumClasses))
+                {
+                    throw new ArgumentException(
+                        $"'{part}' was scored with --top {previous} and this run asks for {Math.Min(k, classifier.NumClasses)}: rerun with --top {previous} to resume, or delete the part to start over.");
+                }
+
                 if (todo.Count > 0)
                 {
                     (scored, failed) = ScoreInto(classifier, todo, part, k, batchSize);
@@ -197,14 +203,15 @@ internal static class ScoreCommand
 
     /// <summary>
     /// Makes the part file a sequence of complete lines (cutting a torn last line a crash may have left) and returns the
-    /// paths already in it.
+    /// paths already in it and the K of its first scored row (a resumed run must keep it).
     /// </summary>
-    internal static HashSet<string> PrepareResume(string part)
+    internal static (HashSet<string> Done, int? Top) PrepareResume(string part)
     {
         var done = new HashSet<string>(StringComparer.Ordinal);
+        int? top = null;
         if (!File.Exists(part))
         {
-            return done;
+            return (done, top);
         }
 
         using (var stream = new FileStream(part, FileMode.Open, FileAccess.ReadWrite))
@@ -238,9 +245,14 @@ internal static class ScoreCommand
         foreach (var (line, number) in File.ReadLines(part).Select((l, i) => (l, i + 1)))
         {
             done.Add(RowPath(line, part, number));
+            if (top is null && line.Contains("\"indices\":", StringComparison.Ordinal))
+            {
+                using var doc = JsonDocument.Parse(line);
+                top = doc.RootElement.GetProperty("indices").GetArrayLength();
+            }
         }
 
-        return done;
+        return (done, top);
     }
 
     private static string RowPath(string line, string file, int number)
