@@ -14,6 +14,7 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PeakCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(PredictCommand.Create());
+root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(CamCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
