@@ -82,7 +82,8 @@ public class PreActivationTests
         features.min().item<float>().Should().BeGreaterThanOrEqualTo(0, "features end in BN + ReLU");
         using var logits = model.call(x);
         using var head = model.ForwardHead(features);
-        logits.allclose(head).Should().BeTrue();
+        // The same ops; pooling reads a channels-last map in one and its contiguous copy in the other (summation order).
+        logits.allclose(head, 1e-5, 1e-6).Should().BeTrue();
     }
 
     private static void RandomiseNorms(nn.Module module)
