@@ -18,7 +18,9 @@ for p in "${packages[@]}"; do
   dotnet pack "src/$p/$p.csproj" -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
   [ -f "$out/feed/$p.$version.nupkg" ] || { echo "no package $p" >&2; exit 1; }
   [ -f "$out/feed/$p.$version.snupkg" ] || { echo "no symbol package for $p" >&2; exit 1; }
-  unzip -l "$out/feed/$p.$version.nupkg" | grep -q " lib/net10.0/$p.xml\$" || { echo "$p lacks its XML docs" >&2; exit 1; }
+  # Into a variable first: grep -q closing the pipe early would fail the pipeline (SIGPIPE) under pipefail.
+  contents=$(unzip -l "$out/feed/$p.$version.nupkg")
+  grep -q " lib/net10.0/$p.xml\$" <<<"$contents" || { echo "$p lacks its XML docs" >&2; exit 1; }
 done
 pkg="$out/feed/ResNetSharp.$version.nupkg"
 listing=$(unzip -l "$pkg")

@@ -113,99 +113,40 @@ public sealed unsafe class Communicator : IDisposable
     /// <summary>Sums <paramref name="buffer"/> element-wise over all processes; every process gets the sum in place.</summary>
     /// <param name="buffer">This process's values; on return the sums.</param>
     public void AllreduceSum(Span<float> buffer)
-    {
-        if (Size > 1)
-        {
-            fixed (float* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(float), (q, n) => mpi!.AllreduceInPlace(q, n, mpi.Float, mpi.Sum));
-            }
-        }
-    }
+        => Allreduce(buffer, m => m.Float, m => m.Sum);
 
     /// <summary>Sums <paramref name="buffer"/> element-wise over all processes; every process gets the sum in place.</summary>
     /// <param name="buffer">This process's values; on return the sums.</param>
     public void AllreduceSum(Span<double> buffer)
-    {
-        if (Size > 1)
-        {
-            fixed (double* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(double), (q, n) => mpi!.AllreduceInPlace(q, n, mpi.Double, mpi.Sum));
-            }
-        }
-    }
+        => Allreduce(buffer, m => m.Double, m => m.Sum);
 
     /// <summary>Sums <paramref name="buffer"/> element-wise over all processes; every process gets the sum in place.</summary>
     /// <param name="buffer">This process's values; on return the sums.</param>
     public void AllreduceSum(Span<long> buffer)
-    {
-        if (Size > 1)
-        {
-            fixed (long* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(long), (q, n) => mpi!.AllreduceInPlace(q, n, mpi.LongLong, mpi.Sum));
-            }
-        }
-    }
+        => Allreduce(buffer, m => m.LongLong, m => m.Sum);
 
     /// <summary>Element-wise maximum over all processes, in place.</summary>
     /// <param name="buffer">This process's values; on return the maxima.</param>
     public void AllreduceMax(Span<long> buffer)
-    {
-        if (Size > 1)
-        {
-            fixed (long* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(long), (q, n) => mpi!.AllreduceInPlace(q, n, mpi.LongLong, mpi.Max));
-            }
-        }
-    }
+        => Allreduce(buffer, m => m.LongLong, m => m.Max);
 
     /// <summary>Copies <paramref name="root"/>'s values into every process's <paramref name="buffer"/>.</summary>
     /// <param name="buffer">The values (root) or the place for them (others); same length everywhere.</param>
     /// <param name="root">The sending rank.</param>
     public void Broadcast(Span<float> buffer, int root = 0)
-    {
-        if (Size > 1)
-        {
-            CheckRoot(root);
-            fixed (float* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(float), (q, n) => mpi!.Bcast(q, n, mpi.Float, root));
-            }
-        }
-    }
+        => Broadcast(buffer, m => m.Float, root);
 
     /// <summary>Copies <paramref name="root"/>'s values into every process's <paramref name="buffer"/>.</summary>
     /// <param name="buffer">The values (root) or the place for them (others); same length everywhere.</param>
     /// <param name="root">The sending rank.</param>
     public void Broadcast(Span<double> buffer, int root = 0)
-    {
-        if (Size > 1)
-        {
-            CheckRoot(root);
-            fixed (double* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(double), (q, n) => mpi!.Bcast(q, n, mpi.Double, root));
-            }
-        }
-    }
+        => Broadcast(buffer, m => m.Double, root);
 
     /// <summary>Copies <paramref name="root"/>'s values into every process's <paramref name="buffer"/>.</summary>
     /// <param name="buffer">The values (root) or the place for them (others); same length everywhere.</param>
     /// <param name="root">The sending rank.</param>
     public void Broadcast(Span<long> buffer, int root = 0)
-    {
-        if (Size > 1)
-        {
-            CheckRoot(root);
-            fixed (long* p = buffer)
-            {
-                Chunked(p, buffer.Length, sizeof(long), (q, n) => mpi!.Bcast(q, n, mpi.LongLong, root));
-            }
-        }
-    }
+        => Broadcast(buffer, m => m.LongLong, root);
 
     /// <summary>Waits until every process has called it.</summary>
     public void Barrier()
@@ -302,6 +243,33 @@ public sealed unsafe class Communicator : IDisposable
     }
 
     private delegate void ChunkAction(void* pointer, int count);
+
+    /// <summary>One in-place allreduce of any element type, in chunks MPI's int count can hold.</summary>
+    private void Allreduce<T>(Span<T> buffer, Func<MpiLibrary, nint> type, Func<MpiLibrary, nint> op)
+        where T : unmanaged
+    {
+        if (Size > 1)
+        {
+            fixed (T* p = buffer)
+            {
+                Chunked(p, buffer.Length, sizeof(T), (q, n) => mpi!.AllreduceInPlace(q, n, type(mpi), op(mpi)));
+            }
+        }
+    }
+
+    /// <summary>One broadcast of any element type, in chunks MPI's int count can hold.</summary>
+    private void Broadcast<T>(Span<T> buffer, Func<MpiLibrary, nint> type, int root)
+        where T : unmanaged
+    {
+        if (Size > 1)
+        {
+            CheckRoot(root);
+            fixed (T* p = buffer)
+            {
+                Chunked(p, buffer.Length, sizeof(T), (q, n) => mpi!.Bcast(q, n, type(mpi), root));
+            }
+        }
+    }
 
     private void Chunked(void* pointer, int length, int elementSize, ChunkAction action)
     {
