@@ -103,12 +103,13 @@ public static class ModelInspector
 
     /// <summary>
     /// Weighted layers on the main path of any module: convolutions and fully-connected layers, not counting 1×1
-    /// projection shortcuts (modules under a <c>downsample</c>), BN, ReLU or pooling — the paper's way of counting.
+    /// projection shortcuts (modules under a <c>downsample</c>), squeeze-and-excitation gates, BN, ReLU or pooling — the
+    /// paper's way of counting.
     /// </summary>
     public static int CountWeightedLayers(nn.Module module)
     {
         ArgumentNullException.ThrowIfNull(module);
-        return module.named_modules().Count(m => m.Item2 is Conv2d or Linear && !IsShortcut(m.Item1));
+        return module.named_modules().Count(m => m.Item2 is Conv2d or Linear && !IsShortcut(m.Item1) && !IsAttention(m.Item1));
     }
 
     /// <summary>Number of convolution weights of a block's residual branch (69,632 for a 256-d bottleneck with 64-d inner width).</summary>
@@ -129,6 +130,10 @@ public static class ModelInspector
         return module.parameters().Where(p => !trainableOnly || p.requires_grad).Sum(p => p.numel());
     }
 
+    /// <summary>Squeeze-and-excitation's 1×1 convs gate a block's channels; like projections, the paper's depth leaves them out (SE-ResNet-50 is 50 layers).</summary>
+    private static bool IsAttention(string moduleName) =>
+        moduleName.StartsWith("se.", StringComparison.Ordinal) || moduleName.Contains(".se.", StringComparison.Ordinal);
+
     private static bool IsShortcut(string moduleName) =>
         moduleName == "downsample" || moduleName.StartsWith("downsample.", StringComparison.Ordinal) ||
         moduleName.Contains(".downsample", StringComparison.Ordinal);
@@ -138,16 +143,16 @@ public static class ModelInspector
     {
         bool InPart(string moduleName) => name switch
         {
-            "stem" => moduleName is "conv1" or "bn1" or "maxpool",
+            "stem" => moduleName is "conv1" or "bn1" or "maxpool" || moduleName.StartsWith("conv1.", StringComparison.Ordinal),
             "head" => moduleName is "fc" or "norm",
             _ => moduleName == name || moduleName.StartsWith(name + ".", StringComparison.Ordinal),
         };
 
         var modules = named.Where(m => InPart(m.Item1)).ToList();
-        int layers = modules.Count(m => m.Item2 is Conv2d or Linear && !IsShortcut(m.Item1));
+        int layers = modules.Count(m => m.Item2 is Conv2d or Linear && !IsShortcut(m.Item1) && !IsAttention(m.Item1));
 
         // Parameters owned directly by the part's top-level modules (children carry the rest, counted once).
-        var top = modules.Where(m => name is "stem" or "head" || m.Item1 == name).Select(m => m.Item2);
+        var top = modules.Where(m => name is "stem" or "head" ? !m.Item1.Contains('.', StringComparison.Ordinal) : m.Item1 == name).Select(m => m.Item2);
         long parameters = top.Sum(m => m.parameters().Sum(p => p.numel()));
         return new PartSummary(name, paperName, blocks, shapes.TryGetValue(name, out var s) ? s : Array.Empty<long>(), layers, parameters,
             macs.TryGetValue(name, out long m) ? m : 0, projections);

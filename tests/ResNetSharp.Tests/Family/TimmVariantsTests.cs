@@ -185,6 +185,19 @@ public class TimmVariantsTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Summarize_CountsTheDeepStemAndLeavesOutTheSeGates()
+    {
+        // Depth as the paper counts it: the deep stem is three 3×3 convs; SE's 1×1 gates, like projections, are not layers.
+        // Stem parameters: 3·32·9 + 32·32·9 + 32·64·9 weights and BN 32, 32, 64, 64 = 28,768 (9,536 for the 7×7 stem).
+        using var d = ResNetFactory.Create("resnet50d");
+        var summary = d.Summarize(224);
+        summary.LayerFormula.Should().Be("3 + 48 + 1 = 52");
+        summary.Parts.Single(p => p.Name == "stem").Parameters.Should().Be(28_768);
+        using var se = ResNetFactory.Create("seresnet50");
+        se.Summarize(224).LayerFormula.Should().Be("1 + 48 + 1 = 50");
+    }
+
     [Theory]
     [InlineData("resnet50d")]
     [InlineData("seresnext50_32x4d")]
