@@ -39,16 +39,7 @@ public class WeightsEquivalenceTests(ITestOutputHelper output)
         check.Unexpected.Should().BeEmpty();
         check.Matched.Should().Contain(new[] { "bn1.running_var", "bn1.num_batches_tracked", "fc.weight" });
 
-        var y = model.ForwardStem(x);
-        foreach (var stage in model.Stages)
-        {
-            y = stage.Module.call(y);
-            var expected = io[stage.Name].ToTensor();
-            y.shape.Should().Equal(expected.shape, $"{stage.Name} output shape");
-            double err = WeightsTestSupport.RelativeError(y, expected);
-            output.WriteLine($"{name} {stage.Name}: max|diff|/max|ref| = {err:E2}");
-            err.Should().BeLessThanOrEqualTo(Tolerance, $"{stage.Name} must match torchvision");
-        }
+        var y = WeightsTestSupport.AssertStagesMatch(model, io, x, Tolerance, "torchvision", output.WriteLine);
 
         double headErr = WeightsTestSupport.RelativeError(model.ForwardHead(y), reference);
         double fullErr = WeightsTestSupport.RelativeError(model.call(x), reference);

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using FluentAssertions;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -64,6 +65,27 @@ internal static class WeightsTestSupport
         {
             throw new Xunit.Sdk.XunitException($"{differing.Count} tensors changed: {string.Join(", ", differing.Take(10))}");
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="model"/>'s stem and stages one by one on <paramref name="x"/> and requires each stage's output to
+    /// match the reference stored under the stage's name in <paramref name="io"/>; returns the last stage's output.
+    /// </summary>
+    public static Tensor AssertStagesMatch(ResNet model, WeightFile io, Tensor x, double tolerance,
+        string peer, Action<string> log)
+    {
+        var y = model.ForwardStem(x);
+        foreach (var stage in model.Stages)
+        {
+            y = stage.Module.call(y);
+            var expected = io[stage.Name].ToTensor();
+            y.shape.Should().Equal(expected.shape, $"{stage.Name} output shape");
+            double err = RelativeError(y, expected);
+            log($"{model.ModelName} {stage.Name} {string.Join("×", y.shape)}: max|diff|/max|ref| = {err:E2}");
+            err.Should().BeLessThanOrEqualTo(tolerance, $"{stage.Name} must match {peer}");
+        }
+
+        return y;
     }
 
     /// <summary>max|a − b| / max|b|: the error relative to the output's scale.</summary>

@@ -136,16 +136,7 @@ public class TimmVariantsTests(ITestOutputHelper output)
         check.Missing.Should().BeEmpty();
         check.Unexpected.Should().BeEmpty();
 
-        var y = model.ForwardStem(x);
-        foreach (var stage in model.Stages)
-        {
-            y = stage.Module.call(y);
-            var expected = io[stage.Name].ToTensor();
-            y.shape.Should().Equal(expected.shape, $"{stage.Name} output shape");
-            double err = WeightsTestSupport.RelativeError(y, expected);
-            output.WriteLine($"{name} {stage.Name} {string.Join("×", y.shape)}: {err:E2}");
-            err.Should().BeLessThanOrEqualTo(Tolerance, $"{stage.Name} must match the PyTorch reference");
-        }
+        WeightsTestSupport.AssertStagesMatch(model, io, x, Tolerance, "the PyTorch reference", output.WriteLine);
 
         double fullErr = WeightsTestSupport.RelativeError(model.call(x), reference);
         output.WriteLine($"{name} logits: {fullErr:E2}");
