@@ -26,6 +26,7 @@ namespace ResNetSharp.Tests;
 /// </list>
 /// The last test shows that the malloc measure sees a leak of one activation per pass.
 /// </summary>
+[Collection(ProcessMemoryCollection.Name)]
 public class MemoryTests
 {
     private const int Passes = 1000;

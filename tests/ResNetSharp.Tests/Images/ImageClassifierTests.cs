@@ -157,54 +157,6 @@ public class ImageClassifierTests
     }
 
     [Fact]
-    public void Classify_TenThousandCalls_MemoryStaysFlat()
-    {
-        // The smallest ResNet (one basic block of width 4 on 8 × 8 inputs), so 10,000 calls take seconds.
-        torch.manual_seed(3);
-        var table = new StageTable { Block = BlockKind.Basic, Layers = new[] { 1 }, Widths = new[] { 4 }, Strides = new[] { 1 }, Stem = StemKind.Cifar, StemWidth = 4 };
-        using var model = ResNetFactory.Create(table, new ResNetOptions { NumClasses = 10 });
-        model.Metadata = model.Metadata with { InputSize = 8, CropPct = 1.0 };
-        // One intra-op thread: at this size two threads mostly wait for each other on a busy machine.
-        using var classifier = new ImageClassifier(model, options: new ImageClassifierOptions { Inference = new InferenceOptions { IntraOpThreads = 1 } });
-        var random = new Random(3);
-        var images = Enumerable.Range(0, 8).Select(_ => RandomImage(random)).ToList();
-        AssertFlat(classifier, images);
-    }
-
-    private void AssertFlat(ImageClassifier classifier, List<PixelImage> images)
-    {
-        // Warm-up: glibc's bytes in use rise by 2–3 MiB over the first few thousand calls, then stay level (measured).
-        for (int i = 0; i < 5000; i++)
-        {
-            classifier.Classify(images[i % images.Count]);
-        }
-
-        // Sampled after full collections every 1,000 calls. A single sample wanders by a few MiB (glibc arenas, the
-        // runtime's own native memory), so the trend is judged: the mean of the last three samples against the mean of
-        // the first three, 7,000 calls apart. One leaked 1×3×8×8 input per call would add 5.1 MiB of data alone there.
-        var rss = new List<double>();
-        var malloc = new List<double>();
-        for (int i = 0; i < 10_000; i++)
-        {
-            classifier.Classify(images[i % images.Count]);
-            if (i % 1000 == 999)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                rss.Add(MemoryTests.RssMiB());
-                malloc.Add(MemoryTests.MallocInUseMiB());
-            }
-        }
-
-        output.WriteLine($"RSS per 1,000 calls: {string.Join(", ", rss.Select(v => v.ToString("F1")))} MiB");
-        output.WriteLine($"malloc in use per 1,000 calls: {string.Join(", ", malloc.Select(v => v.ToString("F2")))} MiB");
-        double Trend(List<double> v) => v.TakeLast(3).Average() - v.Take(3).Average();
-        Trend(malloc).Should().BeLessThan(4); // a one-off step of ~2 MiB was seen once in three runs; a leak keeps climbing
-        Trend(rss).Should().BeLessThan(12);
-        (rss.Max() - rss[0]).Should().BeLessThan(16);
-    }
-
-    [Fact]
     public void FromWeights_FileWithClassNames_ReturnsLabels()
     {
         using var model = TinyModel(inChannels: 1);
@@ -245,5 +197,62 @@ public class ImageClassifierTests
         classifier.Dispose();
         var disposed = () => classifier.Classify(RandomImage(new Random(6)));
         disposed.Should().Throw<ObjectDisposedException>();
+    }
+}
+
+/// <summary>The predictor's memory stays flat over 10,000 calls; alone, so no other test's allocations count.</summary>
+[Collection(ProcessMemoryCollection.Name)]
+public class ImageClassifierMemoryTests
+{
+    private readonly ITestOutputHelper output;
+
+    public ImageClassifierMemoryTests(ITestOutputHelper output) => this.output = output;
+
+    [Fact]
+    public void Classify_TenThousandCalls_MemoryStaysFlat()
+    {
+        // The smallest ResNet (one basic block of width 4 on 8 × 8 inputs), so 10,000 calls take seconds.
+        torch.manual_seed(3);
+        var table = new StageTable { Block = BlockKind.Basic, Layers = new[] { 1 }, Widths = new[] { 4 }, Strides = new[] { 1 }, Stem = StemKind.Cifar, StemWidth = 4 };
+        using var model = ResNetFactory.Create(table, new ResNetOptions { NumClasses = 10 });
+        model.Metadata = model.Metadata with { InputSize = 8, CropPct = 1.0 };
+        // One intra-op thread: at this size two threads mostly wait for each other on a busy machine.
+        using var classifier = new ImageClassifier(model, options: new ImageClassifierOptions { Inference = new InferenceOptions { IntraOpThreads = 1 } });
+        var random = new Random(3);
+        var images = Enumerable.Range(0, 8).Select(_ => ImageClassifierTests.RandomImage(random)).ToList();
+        AssertFlat(classifier, images);
+    }
+
+    private void AssertFlat(ImageClassifier classifier, List<PixelImage> images)
+    {
+        // Warm-up: glibc's bytes in use rise by 2–3 MiB over the first few thousand calls, then stay level (measured).
+        for (int i = 0; i < 5000; i++)
+        {
+            classifier.Classify(images[i % images.Count]);
+        }
+
+        // Sampled after full collections every 1,000 calls. A single sample wanders by a few MiB (glibc arenas, the
+        // runtime's own native memory), so the trend is judged: the mean of the last three samples against the mean of
+        // the first three, 7,000 calls apart. One leaked 1×3×8×8 input per call would add 5.1 MiB of data alone there.
+        var rss = new List<double>();
+        var malloc = new List<double>();
+        for (int i = 0; i < 10_000; i++)
+        {
+            classifier.Classify(images[i % images.Count]);
+            if (i % 1000 == 999)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                rss.Add(MemoryTests.RssMiB());
+                malloc.Add(MemoryTests.MallocInUseMiB());
+            }
+        }
+
+        output.WriteLine($"RSS per 1,000 calls: {string.Join(", ", rss.Select(v => v.ToString("F1")))} MiB");
+        output.WriteLine($"malloc in use per 1,000 calls: {string.Join(", ", malloc.Select(v => v.ToString("F2")))} MiB");
+        double Trend(List<double> v) => v.TakeLast(3).Average() - v.Take(3).Average();
+        Trend(malloc).Should().BeLessThan(4); // a one-off step of ~2 MiB was seen once in three runs; a leak keeps climbing
+        Trend(rss).Should().BeLessThan(12);
+        (rss.Max() - rss[0]).Should().BeLessThan(16);
     }
 }
