@@ -12,6 +12,24 @@ namespace ResNetSharp.Cli;
 /// <summary>The int8 calibration options shared by 'export', 'eval' and 'bench', and the images they name.</summary>
 internal static class CalibrationSource
 {
+    /// <summary>
+    /// How IDX images (Fashion-MNIST: grey, [0, 1], smaller than the input) become a model's input: the trainer's padding +
+    /// normalisation for models it trained, a pretrained model's own preprocessing (resize, pixel range, channel order,
+    /// mean image) where the metadata records one. Unknown preprocessing is refused.
+    /// </summary>
+    internal static IBatchTransform IdxTransform(ModelMetadata metadata, int height, string user)
+    {
+        metadata.EnsurePreprocessingKnown(user);
+        if (metadata.ChannelOrder != ChannelOrder.Rgb || metadata.PixelMax != 1 || metadata.MeanImage is not null)
+        {
+            return Transforms.Pretrained(metadata);
+        }
+
+        return metadata.InputSize > height
+            ? Transforms.Compose(Transforms.PadTo(metadata.InputSize), Transforms.Normalize(metadata.Mean, metadata.Std))
+            : Transforms.Normalize(metadata.Mean, metadata.Std);
+    }
+
     public static readonly Option<string?> Calibrate = new("--calibrate")
     {
         Description = "int8 calibration images: fashion-mnist (its training split), a folder of MNIST-format IDX files, or a folder of image files (PNG, JPEG, …, searched recursively).",
@@ -52,9 +70,7 @@ internal static class CalibrationSource
                 data = data.RepeatChannels(model.Options.InChannels);
             }
 
-            var transform = metadata.InputSize > data.Height
-                ? Transforms.Compose(Transforms.PadTo(metadata.InputSize), Transforms.Normalize(metadata.Mean, metadata.Std))
-                : Transforms.Normalize(metadata.Mean, metadata.Std);
+            var transform = IdxTransform(metadata, data.Height, "--calibrate");
             var loader = new DataLoader(data, new DataLoaderOptions { BatchSize = data.Count, Shuffle = false, Transform = transform });
             using var batch = loader.GetBatches(0, 0).First();
             return Calibration.FromTensor(batch.Images, kind, source: $"{train.Name} (first {data.Count})");

@@ -18,7 +18,10 @@ public readonly record struct TransformGeometry(int ResizedWidth, int ResizedHei
 /// torchvision's eval transform, exactly: <c>Resize(ResizeSize, interpolation)</c> of the short side (Pillow's
 /// antialiased uint8 resampling, re-implemented bit for bit), <c>CenterCrop(InputSize)</c> (offsets rounded half
 /// to even, as Python's <c>round</c>; zero padding when the image is smaller), <c>ToTensor()</c> (÷ 255 in float32)
-/// and <c>Normalize(mean, std)</c> (float32). Driven by a <see cref="ModelMetadata"/>. Immutable and thread-safe.
+/// and <c>Normalize(mean, std)</c> (float32). Driven by a <see cref="ModelMetadata"/>, including the conventions of
+/// older models it records: pixels in [0, <see cref="ModelMetadata.PixelMax"/>] (255: the raw byte values),
+/// <see cref="ModelMetadata.ChannelOrder"/> BGR, and a per-pixel <see cref="ModelMetadata.MeanImage"/> subtracted
+/// after the per-channel mean. Immutable and thread-safe.
 /// </summary>
 /// <remarks>
 /// Checked against torchvision 0.14 + Pillow 9.4 on real photographs: the resized uint8 images are identical and the
@@ -28,14 +31,20 @@ public sealed class ImageTransform
 {
     private readonly float[] mean;
     private readonly float[] std;
+    private readonly float[]? meanImage;
+    private readonly float pixelScale; // pixel byte → model units, when PixelMax is not 1
+    private readonly bool bgr;
 
     /// <summary>The transform a model's metadata describes.</summary>
-    /// <param name="metadata">Input size, crop ratio, interpolation, mean and std, channels.</param>
+    /// <param name="metadata">Input size, crop ratio, interpolation, pixel range, channel order, mean (and mean image) and std, channels.</param>
     /// <exception cref="ArgumentException">The metadata is invalid (see <see cref="ModelMetadata.Validate"/>).</exception>
+    /// <exception cref="InvalidOperationException">The metadata does not know the model's preprocessing
+    /// (<see cref="ModelMetadata.PreprocessingKnown"/> false, e.g. an ONNX graph imported without metadata): nothing is guessed.</exception>
     public ImageTransform(ModelMetadata metadata)
     {
         ArgumentNullException.ThrowIfNull(metadata);
         metadata.Validate();
+        metadata.EnsurePreprocessingKnown("ImageTransform");
         if (metadata.InChannels is not (1 or 3))
         {
             throw new ArgumentException($"Images give 1 (grey) or 3 (RGB) channels; the model takes {metadata.InChannels}.", nameof(metadata));
@@ -47,7 +56,21 @@ public sealed class ImageTransform
         Interpolation = metadata.Interpolation;
         mean = metadata.Mean.Select(m => (float)m).ToArray();
         std = metadata.Std.Select(s => (float)s).ToArray();
+        meanImage = metadata.MeanImage?.ToArray();
+        PixelMax = metadata.PixelMax;
+        pixelScale = (float)(metadata.PixelMax / 255.0);
+        ChannelOrder = metadata.ChannelOrder;
+        bgr = ChannelOrder == ChannelOrder.Bgr;
     }
+
+    /// <summary>The value of a full-intensity pixel in the output's units before normalisation (1 for torchvision, 255 for raw bytes).</summary>
+    public double PixelMax { get; }
+
+    /// <summary>The order of the output's colour channels.</summary>
+    public ChannelOrder ChannelOrder { get; }
+
+    /// <summary>The per-pixel mean subtracted after <see cref="Mean"/> (C × S × S, channel-major, in the output's channel order), or null.</summary>
+    public IReadOnlyList<float>? MeanImage => meanImage;
 
     /// <summary>Channels produced: 3 (RGB) or 1 (grey, PIL's <c>L</c>).</summary>
     public int Channels { get; }
@@ -121,20 +144,30 @@ public sealed class ImageTransform
         var resized = PilResample.Resize(image, g.ResizedWidth, g.ResizedHeight, Interpolation);
         byte[] px = resized.Buffer;
         int c = Channels, s = InputSize, w = resized.Width, h = resized.Height;
+        bool unit = PixelMax == 1;
         for (int ch = 0; ch < c; ch++)
         {
             float m = mean[ch], sd = std[ch];
-            float padValue = (0f - m) / sd;
+            int source = bgr ? c - 1 - ch : ch; // decoded images are RGB
             var plane = destination.Slice(ch * s * s, s * s);
+            var meanPlane = meanImage is null ? ReadOnlySpan<float>.Empty : meanImage.AsSpan(ch * s * s, s * s);
             for (int y = 0; y < s; y++)
             {
                 int sy = y + g.CropTop;
                 for (int x = 0; x < s; x++)
                 {
                     int sx = x + g.CropLeft;
-                    plane[(y * s) + x] = sy < 0 || sy >= h || sx < 0 || sx >= w
-                        ? padValue
-                        : ((px[(((sy * w) + sx) * c) + ch] / 255f) - m) / sd;
+                    // torchvision: ToTensor (÷ 255 in float32), then (v − mean) / std; the raw byte when PixelMax is 255.
+                    float v = sy < 0 || sy >= h || sx < 0 || sx >= w
+                        ? 0f
+                        : unit ? px[(((sy * w) + sx) * c) + source] / 255f : px[(((sy * w) + sx) * c) + source] * pixelScale;
+                    v -= m;
+                    if (meanImage is not null)
+                    {
+                        v -= meanPlane[(y * s) + x];
+                    }
+
+                    plane[(y * s) + x] = v / sd;
                 }
             }
         }

@@ -87,7 +87,8 @@ public sealed class ImageClassifier : IDisposable
     /// <param name="metadata">Input transform and class names; default the model's <see cref="ResNet.Metadata"/>.</param>
     /// <param name="options">Batch size, decoder limits, inference settings.</param>
     /// <param name="disposeModel">True: the classifier owns the model and disposes it with itself. Default false.</param>
-    /// <exception cref="ArgumentException">The metadata does not match the model or the model takes neither 1 nor 3 channels.</exception>
+    /// <exception cref="ArgumentException">The metadata does not match the model, the model takes neither 1 nor 3 channels, or it is headless (no classifier).</exception>
+    /// <exception cref="InvalidOperationException">The metadata does not know the model's preprocessing (<see cref="ModelMetadata.PreprocessingKnown"/>): the classifier does not guess.</exception>
     public ImageClassifier(ResNet model, ModelMetadata? metadata = null, ImageClassifierOptions? options = null, bool disposeModel = false)
     {
         bool ownsModel = disposeModel;
@@ -100,6 +101,14 @@ public sealed class ImageClassifier : IDisposable
 
         Metadata = metadata ?? model.Metadata;
         Metadata.Validate(model);
+        if (model.IsHeadless)
+        {
+            throw new ArgumentException(
+                $"{model.ModelName} is headless: it has no classifier (NumClasses 0; e.g. a featurizer imported from ONNX), so there are no classes " +
+                "to predict. Give it one trained for your classes (ResNet.ResetClassifier, then train it), or use model.ForInference() for its features.",
+                nameof(model));
+        }
+
         Transform = new ImageTransform(Metadata);
         this.model = model;
         this.ownsModel = ownsModel;

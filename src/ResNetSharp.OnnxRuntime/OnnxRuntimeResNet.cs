@@ -27,7 +27,7 @@ namespace ResNetSharp.OnnxRuntime;
 public sealed class OnnxRuntimeResNet : IDisposable
 {
     private const string InputName = "input";
-    private const string LogitsName = "logits";
+    private readonly string outputName;
     private readonly InferenceSession head;
     private readonly string featuresName;
     private readonly InferenceSession? maps;
@@ -55,8 +55,10 @@ public sealed class OnnxRuntimeResNet : IDisposable
         NumClasses = source.NumClasses;
         FeatureChannels = source.FeatureChannels;
 
-        var logits = OnnxExport.ToModelProto(source, new OnnxExportOptions { Output = OnnxOutput.Logits });
-        featuresName = AddPooledOutput(logits);
+        // The model's own output: logits, or for a headless model its pooled features (then both names are that output).
+        var logits = OnnxExport.ToModelProto(source, new OnnxExportOptions());
+        outputName = logits.Graph.Output.Single().Name;
+        featuresName = source.IsHeadless ? outputName : AddPooledOutput(logits);
         ModelProto? mapsProto = options.FeatureMaps ? OnnxExport.ToModelProto(source, new OnnxExportOptions { Output = OnnxOutput.FeatureMaps }) : null;
         mapNames = mapsProto?.Graph.Output.Select(o => o.Name).ToArray() ?? Array.Empty<string>();
         if (options.Precision == InferencePrecision.Int8)
@@ -100,16 +102,16 @@ public sealed class OnnxRuntimeResNet : IDisposable
     /// <summary>Smallest input height/width accepted (the output stride).</summary>
     public int MinInputSize { get; }
 
-    /// <summary>Outputs of the classifier.</summary>
+    /// <summary>Outputs of the classifier; 0 for a headless model, whose <see cref="Forward(Tensor)"/> returns the pooled features.</summary>
     public int NumClasses { get; }
 
     /// <summary>Channels of the pooled features (and of the last feature map).</summary>
     public long FeatureChannels { get; }
 
-    /// <summary>The logits, N × <see cref="NumClasses"/>, float32 on the input's device.</summary>
+    /// <summary>The logits, N × <see cref="NumClasses"/> (a headless model's pooled features, N × <see cref="FeatureChannels"/>), float32 on the input's device.</summary>
     /// <param name="input">float32 N × <see cref="InChannels"/> × H × W, H and W at least <see cref="MinInputSize"/>, on any device.</param>
     /// <exception cref="ArgumentException">The input is not such a tensor.</exception>
-    public Tensor Forward(Tensor input) => RunTensor(input, head, LogitsName);
+    public Tensor Forward(Tensor input) => RunTensor(input, head, outputName);
 
     /// <summary>The globally pooled features before the classifier, N × <see cref="FeatureChannels"/>, float32 on the input's device.</summary>
     /// <param name="input">float32 N × <see cref="InChannels"/> × H × W, H and W at least <see cref="MinInputSize"/>.</param>
@@ -202,7 +204,7 @@ public sealed class OnnxRuntimeResNet : IDisposable
                 $"{ModelName}: {batch}×{InChannels}×{height}×{width} needs {expected:N0} floats, got {input.Length:N0}.", nameof(input));
         }
 
-        string output = featuresOnly ? featuresName : LogitsName;
+        string output = featuresOnly ? featuresName : outputName;
         return Run(head, input, new long[] { batch, InChannels, height, width }, new[] { output },
             (value, _) => value.GetTensorDataAsSpan<float>().ToArray())[0];
     }

@@ -43,11 +43,18 @@ public static class Evaluator
     /// <param name="batchSize">Images per forward pass (≥ 1).</param>
     /// <param name="cancellationToken">Stops between batches with <see cref="OperationCanceledException"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
+    /// <exception cref="ArgumentException">The model is a headless <see cref="ResNet"/> (no classifier).</exception>
     public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ImageDataset dataset, IBatchTransform? transform = null, int batchSize = 256,
                                             CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (model is ResNet { IsHeadless: true } headless)
+        {
+            throw new ArgumentException(
+                $"The model '{headless.ModelName}' is headless (no classifier): its outputs are features, not scores of {dataset.Name}'s classes.", nameof(model));
+        }
+
         var loader = new DataLoader(dataset, new DataLoaderOptions { BatchSize = batchSize, Shuffle = false, Transform = transform, Prefetch = 0 });
         return Evaluate(model, loader, cancellationToken);
     }

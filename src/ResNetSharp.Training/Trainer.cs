@@ -236,6 +236,13 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(train);
         options ??= new TrainerOptions();
         options.Validate();
+        if (model.IsHeadless)
+        {
+            throw new ArgumentException(
+                $"The model '{model.ModelName}' is headless (no classifier), so there is nothing to train against {train.Name}'s {train.ClassNames.Count} classes: " +
+                $"give it one first with model.ResetClassifier({train.ClassNames.Count}, classNames).", nameof(model));
+        }
+
         foreach (var set in test is null ? new[] { train } : new[] { train, test })
         {
             if (set.ClassNames.Count != model.NumClasses || set.Channels != model.Options.InChannels)
@@ -529,13 +536,15 @@ public sealed class Trainer
             extra["top5"] = last.TestTop5!.Value.ToString("0.####", CultureInfo.InvariantCulture);
         }
 
-        Model.Metadata = Model.Metadata with
+        // The pixel range, channel order and mean image of a pretrained model's preprocessing stay (resized with the input);
+        // unknown preprocessing becomes known only when the trainer's own normalisation defines it.
+        Model.Metadata = Model.Metadata.WithInputSize(state.InputSize) with
         {
             ClassNames = train.ClassNames.ToArray(),
             Mean = mean.ToArray(),
             Std = std.ToArray(),
-            InputSize = state.InputSize,
             CropPct = 1.0,
+            PreprocessingKnown = Model.Metadata.PreprocessingKnown || (Options.TrainTransform is null && Options.TestTransform is null),
             Extra = extra,
         };
     }

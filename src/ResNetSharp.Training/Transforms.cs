@@ -55,18 +55,16 @@ public static class Transforms
     /// <summary>
     /// A pretrained model's own preprocessing, read from its <see cref="ModelMetadata"/>, for batches in [0, 1] in RGB order
     /// (what every <see cref="ImageDataset"/> gives): resize to <paramref name="inputSize"/>² (default
-    /// <see cref="ModelMetadata.InputSize"/>) with its <see cref="ModelMetadata.Interpolation"/>, reorder the channels to
-    /// BGR when <see cref="ModelMetadata.Extra"/> says <c>channel_order = BGR</c>, subtract the mean and divide by the std.
-    /// Mean and std are in [0, 1] units, so a std of 1/255 is the scaling of a model that takes 0 … 255 pixels.
+    /// <see cref="ModelMetadata.InputSize"/>) with its <see cref="ModelMetadata.Interpolation"/>, scale to
+    /// [0, <see cref="ModelMetadata.PixelMax"/>], put the channels in <see cref="ModelMetadata.ChannelOrder"/>, subtract
+    /// <see cref="ModelMetadata.Mean"/> and the <see cref="ModelMetadata.MeanImage"/> (when present; resized by area
+    /// averaging when the input size differs from the metadata's), and divide by <see cref="ModelMetadata.Std"/>.
     /// </summary>
     /// <param name="metadata">The model's metadata (its <see cref="ResNet.Metadata"/>).</param>
     /// <param name="inputSize">Side of the network's input; null for the metadata's.</param>
-    /// <param name="meanImage">A per-pixel mean to subtract instead of the per-channel mean (1 × C × H × W in [0, 1] units,
-    /// in the network's channel order, e.g. <see cref="PretrainedBackbones.MlNetResNet18MeanImage"/>); it is resized to
-    /// the input size by area averaging. Copied. Null uses <see cref="ModelMetadata.Mean"/>.</param>
-    /// <exception cref="ArgumentException">The mean image does not have the metadata's channel count, or the size is below 1.</exception>
-    public static IBatchTransform Pretrained(ModelMetadata metadata, int? inputSize = null, Tensor? meanImage = null) =>
-        new PretrainedTransform(metadata, inputSize, meanImage);
+    /// <exception cref="ArgumentException">The metadata is invalid, or the size is below 1.</exception>
+    /// <exception cref="InvalidOperationException">The metadata's preprocessing is unknown (<see cref="ModelMetadata.PreprocessingKnown"/>).</exception>
+    public static IBatchTransform Pretrained(ModelMetadata metadata, int? inputSize = null) => new PretrainedTransform(metadata, inputSize);
 
     /// <summary>
     /// Cutout (DeVries and Taylor 2017): with probability <paramref name="p"/>, zeroes a <paramref name="size"/>² square
@@ -312,36 +310,25 @@ public static class Transforms
         private readonly bool bgr;
         private readonly float[] mean;
         private readonly float[] std;
+        private readonly float pixelMax;
         private readonly Tensor? meanImage;
 
-        public PretrainedTransform(ModelMetadata metadata, int? inputSize, Tensor? meanImage)
+        public PretrainedTransform(ModelMetadata metadata, int? inputSize)
         {
             ArgumentNullException.ThrowIfNull(metadata);
+            metadata.Validate();
+            metadata.EnsurePreprocessingKnown("Transforms.Pretrained");
             size = inputSize ?? metadata.InputSize;
             ArgumentOutOfRangeException.ThrowIfLessThan(size, 1, nameof(inputSize));
             interpolation = metadata.Interpolation;
             int channels = metadata.InChannels;
-            bgr = metadata.Extra is { } extra && extra.TryGetValue("channel_order", out var order) && string.Equals(order, "BGR", StringComparison.OrdinalIgnoreCase);
-            if (bgr && channels != 3)
-            {
-                throw new ArgumentException($"Pretrained: channel_order BGR needs 3 input channels, the metadata has {channels}.", nameof(metadata));
-            }
-
+            bgr = metadata.ChannelOrder == ChannelOrder.Bgr;
+            pixelMax = (float)metadata.PixelMax;
             mean = metadata.Mean.Select(m => (float)m).ToArray();
             std = metadata.Std.Select(v => (float)v).ToArray();
-            if (meanImage is not null)
+            if (metadata.WithInputSize(size).MeanImage is { } image)
             {
-                if (meanImage.dim() != 4 || meanImage.shape[0] != 1 || meanImage.shape[1] != channels || !meanImage.is_floating_point())
-                {
-                    throw new ArgumentException(
-                        $"Pretrained: the mean image must be a float 1×{channels}×H×W tensor, got {meanImage.dtype} [{string.Join(", ", meanImage.shape)}].", nameof(meanImage));
-                }
-
-                using var scope = torch.NewDisposeScope();
-                var resized = meanImage.shape[2] == size && meanImage.shape[3] == size
-                    ? meanImage.to(ScalarType.Float32)
-                    : nn.functional.interpolate(meanImage.to(ScalarType.Float32), new long[] { size, size }, mode: InterpolationMode.Area);
-                this.meanImage = resized.detach().clone().MoveToOuterDisposeScope();
+                meanImage = torch.tensor(image.ToArray(), new long[] { 1, channels, size, size });
             }
         }
 
@@ -355,14 +342,25 @@ public static class Transforms
 
             using var scope = torch.NewDisposeScope();
             var x = images.shape[2] == size && images.shape[3] == size ? images.alias() : ResizeTo(images, size, interpolation);
+            if (pixelMax != 1)
+            {
+                x = x.mul(pixelMax);
+            }
+
             if (bgr)
             {
                 x = x.flip(1);
             }
 
-            var m = meanImage is not null ? meanImage.to(images.dtype, images.device) : torch.tensor(mean, device: images.device).view(1, -1, 1, 1).to(images.dtype);
+            var m = torch.tensor(mean, device: images.device).view(1, -1, 1, 1).to(images.dtype);
             var s = torch.tensor(std, device: images.device).view(1, -1, 1, 1).to(images.dtype);
-            return x.sub(m).div_(s).MoveToOuterDisposeScope();
+            x = x.sub(m);
+            if (meanImage is not null)
+            {
+                x = x.sub_(meanImage.to(images.dtype, images.device));
+            }
+
+            return x.div_(s).MoveToOuterDisposeScope();
         }
     }
 

@@ -34,7 +34,8 @@ public sealed partial class ResNet
     /// Replaces the classifier with a new <c>fc</c> of <paramref name="numClasses"/> outputs, initialised as PyTorch
     /// initialises a fresh <c>nn.Linear</c> (uniform in ±1/√in_features for weight and bias, what torchvision's ResNet
     /// uses), on the old classifier's device and dtype, trainable. <see cref="NumClasses"/> and <see cref="Metadata"/>
-    /// (class count and names) follow.
+    /// (class count and names) follow. A headless network gets its first classifier this way (registered as <c>fc</c>,
+    /// so its state dict is that of the same network built with a classifier).
     /// </summary>
     /// <param name="numClasses">Outputs of the new classifier (≥ 1).</param>
     /// <param name="classNames">One name per class, or null (no names).</param>
@@ -52,8 +53,18 @@ public sealed partial class ResNet
         }
 
         var newMetadata = Metadata with { NumClasses = numClasses, ClassNames = classNames?.ToArray() };
-        var oldWeight = fc.weight!;
-        using var fresh = nn.Linear(FeatureChannels, numClasses, device: oldWeight.device, dtype: oldWeight.dtype);
+        var like = fc?.weight ?? firstConv.weight!;
+        if (fc is null)
+        {
+            fc = nn.Linear(FeatureChannels, numClasses, device: like.device, dtype: like.dtype);
+            register_module("fc", fc);
+            NumClasses = numClasses;
+            Options = Options with { NumClasses = numClasses };
+            metadata = newMetadata;
+            return;
+        }
+
+        using var fresh = nn.Linear(FeatureChannels, numClasses, device: like.device, dtype: like.dtype);
         var weight = new Parameter(fresh.weight!.detach().clone());
         var bias = new Parameter(fresh.bias!.detach().clone());
 
@@ -176,6 +187,14 @@ public sealed partial class ResNet
         }
 
         var old = Metadata;
+        if (old.ChannelOrder != ChannelOrder.Rgb || old.MeanImage is not null)
+        {
+            throw new ArgumentException(
+                $"{ModelName}: AdaptInputChannels derives {channels}-channel preprocessing from a per-channel RGB mean and std; this model's " +
+                $"metadata records {(old.MeanImage is not null ? "a per-pixel mean image" : $"{old.ChannelOrder} channel order")}, which has no such derivation.",
+                nameof(channels));
+        }
+
         double[] Cycle(IReadOnlyList<double> rgb) => channels == 1
             ? new[] { rgb.Average() }
             : Enumerable.Range(0, channels).Select(i => rgb[i % 3]).ToArray();

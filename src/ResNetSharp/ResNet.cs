@@ -55,7 +55,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     private nn.Module<Tensor, Tensor>? bn1;
     private MaxPool2d? maxpool;
     private nn.Module<Tensor, Tensor>? norm;
-    private Linear fc;
+    private Linear? fc;
     private readonly List<StemLayer> stemLayers = new();
     private readonly List<ResNetStage> stages = new();
     private readonly List<FeatureInfo> featureInfo = new();
@@ -195,8 +195,10 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         return new ResNetStage(s, nn.Sequential(blocks.Cast<nn.Module<Tensor, Tensor>>()), blocks);
     }
 
-    /// <summary>The head: (pre-activation only) the final <c>norm</c> + ReLU, then global average pooling and <c>fc</c>.</summary>
-    [MemberNotNull(nameof(fc))]
+    /// <summary>
+    /// The head: (pre-activation only) the final <c>norm</c> + ReLU, then global average pooling and <c>fc</c>; no
+    /// <c>fc</c> when <see cref="ResNetOptions.NumClasses"/> is 0 (headless).
+    /// </summary>
     private void BuildHead(long channels)
     {
         if (Table.PreActivation)
@@ -207,8 +209,11 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         }
 
         NumClasses = Options.ResolveNumClasses(Table);
-        fc = nn.Linear(channels, NumClasses, device: Options.Device, dtype: Options.DType);
-        register_module("fc", fc);
+        if (NumClasses > 0)
+        {
+            fc = nn.Linear(channels, NumClasses, device: Options.Device, dtype: Options.DType);
+            register_module("fc", fc);
+        }
     }
 
     /// <summary>He (fan-out) init for the stem's convolutions, weight 1 / bias 0 for its norms (torchvision's init).</summary>
@@ -259,8 +264,15 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The options the network was built with (<see cref="ResetClassifier"/> and <see cref="AdaptInputChannels"/> update its class and channel counts).</summary>
     public ResNetOptions Options { get; private set; }
 
-    /// <summary>Outputs of the classifier.</summary>
+    /// <summary>Outputs of the classifier; 0 for a headless network (no classifier, see <see cref="IsHeadless"/>).</summary>
     public int NumClasses { get; private set; }
+
+    /// <summary>
+    /// True when the network has no classifier (built with <see cref="ResNetOptions.NumClasses"/> 0, or imported from a
+    /// featurizer): <see cref="forward"/> returns the pooled N × <see cref="FeatureChannels"/> features.
+    /// <see cref="ResetClassifier"/> gives it one.
+    /// </summary>
+    public bool IsHeadless => fc is null;
 
     /// <summary>The model's name (its registry key for named models).</summary>
     public string ModelName { get; }
@@ -300,8 +312,8 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>The final BatchNorm of a pre-activation network (<c>norm</c>, followed by a ReLU), or null.</summary>
     internal nn.Module<Tensor, Tensor>? FinalNorm => norm;
 
-    /// <summary>The classifier (<c>fc</c>).</summary>
-    public Linear Classifier => fc;
+    /// <summary>The classifier (<c>fc</c>), or null when the network is headless.</summary>
+    public Linear? Classifier => fc;
 
     /// <summary>Channels of the last feature map (the classifier's input; 512 for ResNet-18/34, 2048 for bottleneck nets).</summary>
     public long FeatureChannels => stages[^1].OutChannels;
@@ -435,7 +447,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         return maps;
     }
 
-    /// <summary>Global average pool, flatten, and (unless <paramref name="preLogits"/>) the classifier.</summary>
+    /// <summary>Global average pool, flatten, and (unless <paramref name="preLogits"/>, or the network is headless) the classifier.</summary>
     /// <param name="features">The last feature map (N × FeatureChannels × h × w).</param>
     /// <param name="preLogits">True to return the pooled N × FeatureChannels vector instead of logits. Default false.</param>
     /// <exception cref="ArgumentException">The features do not have FeatureChannels channels.</exception>
@@ -450,11 +462,11 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
         using var scope = torch.NewDisposeScope();
         var pooled = features.mean(new long[] { 2, 3 });
-        var result = preLogits ? pooled : fc.call(pooled);
+        var result = preLogits || fc is null ? pooled : fc.call(pooled);
         return result.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The whole network: logits of shape N × NumClasses.</summary>
+    /// <summary>The whole network: logits of shape N × NumClasses, or the pooled N × FeatureChannels features of a headless network.</summary>
     /// <exception cref="ArgumentException">The input is not N × InChannels × H × W with H, W ≥ <see cref="MinInputSize"/>.</exception>
     public override Tensor forward(Tensor input)
     {
@@ -559,7 +571,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
                 stage.Module.Dispose();
             }
 
-            fc.Dispose();
+            fc?.Dispose();
         }
 
         base.Dispose(disposing);

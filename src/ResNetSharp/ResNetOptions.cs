@@ -10,7 +10,8 @@ public sealed record ResNetOptions
 {
     /// <summary>
     /// Outputs of the classifier. Default: null, meaning the table's own: 1000 (the paper's ImageNet fc) for
-    /// ImageNet stems, 10 for CIFAR stems.
+    /// ImageNet stems, 10 for CIFAR stems. 0 builds a headless network (timm's <c>num_classes=0</c>): no <c>fc</c>, and
+    /// the forward pass returns the pooled N × <see cref="ResNet.FeatureChannels"/> features.
     /// </summary>
     public int? NumClasses { get; init; }
 
@@ -63,9 +64,9 @@ public sealed record ResNetOptions
     /// <exception cref="ArgumentException">A field is out of range; the message says what is allowed.</exception>
     public void Validate()
     {
-        if (NumClasses is < 1)
+        if (NumClasses is < 0)
         {
-            throw new ArgumentException($"ResNetOptions.NumClasses must be ≥ 1, got {NumClasses}.");
+            throw new ArgumentException($"ResNetOptions.NumClasses must be ≥ 0 (0: headless, no classifier), got {NumClasses}.");
         }
 
         if (InChannels < 1)

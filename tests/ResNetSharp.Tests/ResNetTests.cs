@@ -21,7 +21,7 @@ public class ResNetTests
         var pre = model.ForwardHead(features, preLogits: true);
         pre.shape.Should().Equal(3, 512);
         var logits = model.call(x);
-        torch.allclose(logits, model.Classifier.call(pre), 1e-5, 1e-6).Should().BeTrue();
+        torch.allclose(logits, model.Classifier!.call(pre), 1e-5, 1e-6).Should().BeTrue();
     }
 
     [Fact]

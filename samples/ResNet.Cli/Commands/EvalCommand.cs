@@ -73,11 +73,16 @@ internal static class EvalCommand
                 }
 
                 // The file's own preprocessing when it has it (mean/std, input size); the test set's statistics otherwise.
-                var (mean, std) = metadata is null ? test.ComputeMeanStd() : (metadata.Mean.ToArray(), metadata.Std.ToArray());
-                int inputSize = metadata?.InputSize ?? test.Height;
-                IBatchTransform transform = inputSize > test.Height
-                    ? Transforms.Compose(Transforms.PadTo(inputSize), Transforms.Normalize(mean, std))
-                    : Transforms.Normalize(mean, std);
+                IBatchTransform transform;
+                if (metadata is null)
+                {
+                    var (mean, std) = test.ComputeMeanStd();
+                    transform = Transforms.Normalize(mean, std);
+                }
+                else
+                {
+                    transform = CalibrationSource.IdxTransform(metadata, test.Height, "resnet eval");
+                }
                 var loader = new DataLoader(test, new DataLoaderOptions { BatchSize = parse.GetValue(batch), Shuffle = false, Transform = transform });
                 var result = Evaluator.Evaluate(model, loader);
                 Int8Result? quantised = null;

@@ -38,9 +38,9 @@ internal static class ExportCommand
         {
             string? modelName = parse.GetValue(name);
             string? weightsPath = parse.GetValue(weights);
-            var kind = parse.GetValue(features)?.Trim().ToLowerInvariant() switch
+            OnnxOutput? requested = parse.GetValue(features)?.Trim().ToLowerInvariant() switch
             {
-                null or "" => OnnxOutput.Logits,
+                null or "" => null, // the model's own output: logits, or a headless model's pooled features
                 "pooled" => OnnxOutput.PooledFeatures,
                 "maps" => OnnxOutput.FeatureMaps,
                 var other => throw new ArgumentException($"Unknown --features '{other}': expected pooled or maps."),
@@ -51,7 +51,7 @@ internal static class ExportCommand
                 throw new ArgumentException($"--opset {version} is not supported: expected {OnnxExportOptions.MinOpset} to {OnnxExportOptions.MaxOpset}.");
             }
 
-            var options = new OnnxExportOptions { Opset = version, KeepBatchNorm = parse.GetValue(keepBn), Output = kind };
+            var options = new OnnxExportOptions { Opset = version, KeepBatchNorm = parse.GetValue(keepBn), Output = requested };
             string? onnxPath = parse.GetValue(output);
             string? tritonRoot = parse.GetValue(triton);
             if ((onnxPath is null) == (tritonRoot is null))
@@ -65,6 +65,8 @@ internal static class ExportCommand
             }
 
             using var model = Build(modelName, weightsPath, parse.GetValue(variant), parse.GetValue(classes));
+            var kind = requested ?? (model.IsHeadless ? OnnxOutput.PooledFeatures : OnnxOutput.Logits);
+            options = options with { Output = kind };
             string? calibrate = parse.GetValue(CalibrationSource.Calibrate);
             bool quantise = parse.GetValue(int8);
             if (quantise != (calibrate is not null))

@@ -86,9 +86,8 @@ internal static class TransferExperiment
         var train = grey.RepeatChannels(3);
         var test = greyTest.RepeatChannels(3);
         var classNames = train.ClassNames;
-        using var meanImage = PretrainedBackbones.MlNetResNet18MeanImage();
         var backboneMetadata = backbone.Metadata;
-        var testTransform = Transforms.Pretrained(backboneMetadata, inputSize, meanImage);
+        var testTransform = Transforms.Pretrained(backboneMetadata, inputSize);
         var trainTransform = Transforms.Compose(Transforms.RandomHorizontalFlip(), testTransform);
         var baseOptions = new TrainerOptions
         {

@@ -36,7 +36,7 @@ public static class ClassActivationMaps
             var features = model.ForwardFeatures(image);               // 1 × K × h × w
             var logits = model.ForwardHead(features);                  // 1 × classes
             int c = classIndex ?? (int)logits.argmax(1).item<long>();
-            var weights = model.Classifier.weight!.select(0, c);        // K
+            var weights = model.Classifier!.weight!.select(0, c);        // K
             var map = torch.einsum("k,khw->hw", weights, features[0]); // Σ_k w_c,k f_k(x, y)
             return ToMap(map, c, model.Stages.Count, logits[0, c].to(ScalarType.Float32).item<float>());
         });
@@ -44,7 +44,7 @@ public static class ClassActivationMaps
 
     /// <summary>The CAM of every class at once in float64 (classes × h × w), for checks: spatial mean + bias = logits.</summary>
     internal static Tensor CamAllClasses(ResNet model, Tensor features) =>
-        torch.einsum("ck,nkhw->nchw", model.Classifier.weight!.to(ScalarType.Float64), features.to(ScalarType.Float64));
+        torch.einsum("ck,nkhw->nchw", (model.Classifier ?? throw new ArgumentException("CAM needs a classifier; the model is headless.", nameof(model))).weight!.to(ScalarType.Float64), features.to(ScalarType.Float64));
 
     /// <summary>Grad-CAM on any feature map: ReLU(Σₖ αₖ fₖ) with αₖ the spatial mean of ∂y_c/∂fₖ.</summary>
     /// <param name="model">The network.</param>
@@ -129,6 +129,13 @@ public static class ClassActivationMaps
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(image);
+        if (model.IsHeadless)
+        {
+            throw new ArgumentException(
+                $"{model.ModelName} is headless (no classifier): class activation maps explain a class, so give it a classifier first (ResetClassifier).",
+                nameof(model));
+        }
+
         model.CheckInput(image);
         if (image.shape[0] != 1)
         {

@@ -64,7 +64,8 @@ internal static class Lowering
             }
 
             int pooled = b.GlobalAveragePool("avgpool", y, model.FeatureChannels);
-            int logits = b.Linear("fc", pooled, model.Classifier);
+            // A headless network's output is the pooled features: there is no fc to lower.
+            int logits = model.Classifier is { } fc ? b.Linear("fc", pooled, fc) : pooled;
             return b.Build(model.ModelName, model.Options.InChannels, model.MinInputSize, features, pooled, logits);
         }
         catch

@@ -21,6 +21,16 @@ public enum ResizeInterpolation
     Nearest,
 }
 
+/// <summary>The order of the colour channels a model takes.</summary>
+public enum ChannelOrder
+{
+    /// <summary>Red, green, blue (torchvision, timm, every PyTorch image model).</summary>
+    Rgb,
+
+    /// <summary>Blue, green, red (Caffe, CNTK and OpenCV-era models, e.g. ML.NET's ResNet-18 featurizer).</summary>
+    Bgr,
+}
+
 /// <summary>
 /// What a model expects and what it predicts, stored with its weights: the architecture (registry name and the
 /// full stage table, so a file rebuilds its own model), the input (channels, crop size, resize ratio,
@@ -33,9 +43,17 @@ public enum ResizeInterpolation
 /// <c>stage_table</c> (JSON), <c>num_classes</c>, <c>in_channels</c>, <c>input_size</c> (JSON <c>[C, H, W]</c>),
 /// <c>crop_pct</c>, <c>interpolation</c>, <c>mean</c>, <c>std</c> (JSON arrays), <c>class_names</c> (JSON array),
 /// <c>classifier</c>, <c>dilation</c> (JSON array, when used) and any <see cref="Extra"/> pairs.</para>
-/// <para>The eval transform it describes is torchvision's: resize the short side to
-/// <see cref="ResizeSize"/> = ⌊<see cref="InputSize"/> / <see cref="CropPct"/>⌋ with <see cref="Interpolation"/>,
-/// center-crop <see cref="InputSize"/>², scale to [0, 1], subtract <see cref="Mean"/> and divide by <see cref="Std"/>.</para>
+/// <para>The eval transform it describes is torchvision's, generalised to the conventions of older frameworks: resize the
+/// short side to <see cref="ResizeSize"/> = ⌊<see cref="InputSize"/> / <see cref="CropPct"/>⌋ with
+/// <see cref="Interpolation"/>, center-crop <see cref="InputSize"/>², scale pixels to [0, <see cref="PixelMax"/>]
+/// (torchvision: 1), put the channels in <see cref="ChannelOrder"/>, subtract <see cref="Mean"/> and, when present, the
+/// per-pixel <see cref="MeanImage"/>, and divide by <see cref="Std"/>. Written as <c>channel_order</c>,
+/// <c>pixel_max</c> and <c>mean_image</c> (base64 of little-endian float32) when they differ from torchvision's.</para>
+/// <para><b>Nothing is guessed.</b> A model imported from a file that does not say how its input was prepared has
+/// <see cref="PreprocessingKnown"/> false (written as <c>preprocessing = unknown</c>), and everything that would turn an
+/// image into input (the image transform, the classifier, <c>resnet predict</c>) refuses it until the caller states the
+/// preprocessing. A model with <see cref="NumClasses"/> 0 is headless (timm's <c>num_classes=0</c>): its output is the
+/// pooled features, and a classifier refuses it.</para>
 /// </remarks>
 public sealed record ModelMetadata
 {
@@ -66,7 +84,7 @@ public sealed record ModelMetadata
     /// <summary>Per-stage "replace stride with dilation" flags the model was built with (null: none).</summary>
     public IReadOnlyList<bool>? ReplaceStrideWithDilation { get; init; }
 
-    /// <summary>Outputs of the classifier.</summary>
+    /// <summary>Outputs of the classifier; 0 for a headless model (no classifier: the output is the pooled features).</summary>
     public required int NumClasses { get; init; }
 
     /// <summary>Input channels (3 for RGB, 1 for grey images such as Fashion-MNIST).</summary>
@@ -81,11 +99,37 @@ public sealed record ModelMetadata
     /// <summary>How the short side is resized.</summary>
     public ResizeInterpolation Interpolation { get; init; } = ResizeInterpolation.Bilinear;
 
-    /// <summary>Per-channel mean subtracted after scaling to [0, 1]; one value per input channel.</summary>
+    /// <summary>Per-channel mean subtracted after scaling to [0, <see cref="PixelMax"/>]; one value per input channel, in <see cref="ChannelOrder"/>.</summary>
     public IReadOnlyList<double> Mean { get; init; } = ImageNetMean;
 
-    /// <summary>Per-channel standard deviation divided by; one value per input channel.</summary>
+    /// <summary>Per-channel standard deviation divided by; one value per input channel, in <see cref="ChannelOrder"/>.</summary>
     public IReadOnlyList<double> Std { get; init; } = ImageNetStd;
+
+    /// <summary>The order of the three colour channels the model takes. Default <see cref="ResNetSharp.Metadata.ChannelOrder.Rgb"/>.</summary>
+    public ChannelOrder ChannelOrder { get; init; } = ChannelOrder.Rgb;
+
+    /// <summary>
+    /// The value a full-intensity pixel is scaled to before <see cref="Mean"/> is subtracted: 1 for torchvision's
+    /// <c>ToTensor</c> (pixels in [0, 1]), 255 for models fed raw 0 … 255 values (Caffe, CNTK). Default 1.
+    /// </summary>
+    public double PixelMax { get; init; } = 1;
+
+    /// <summary>
+    /// A per-pixel mean subtracted after <see cref="Mean"/> (older ImageNet models subtract a mean image rather than a
+    /// per-channel mean): <see cref="InChannels"/> × <see cref="InputSize"/> × <see cref="InputSize"/> values, channel-major,
+    /// in <see cref="ChannelOrder"/> and in [0, <see cref="PixelMax"/>] units. Null (the default) for none.
+    /// </summary>
+    public IReadOnlyList<float>? MeanImage { get; init; }
+
+    /// <summary>
+    /// False when nobody recorded how the model's input is prepared (an ONNX graph imported without metadata): then
+    /// <see cref="Mean"/>, <see cref="Std"/> and the other input fields are placeholders, and whatever turns images into
+    /// input refuses the model. Set it to true together with the real fields once they are known. Default true.
+    /// </summary>
+    public bool PreprocessingKnown { get; init; } = true;
+
+    /// <summary>True when the model has no classifier (<see cref="NumClasses"/> 0): its output is the pooled features.</summary>
+    public bool IsHeadless => NumClasses == 0;
 
     /// <summary>Class names, one per output (null when unknown).</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
@@ -133,9 +177,9 @@ public sealed record ModelMetadata
     /// <exception cref="ArgumentException">A field is out of range or does not match the model; the message names it.</exception>
     public void Validate(ResNet? model = null)
     {
-        if (NumClasses < 1)
+        if (NumClasses < 0)
         {
-            throw new ArgumentException($"ModelMetadata.NumClasses must be ≥ 1, got {NumClasses}.");
+            throw new ArgumentException($"ModelMetadata.NumClasses must be ≥ 0 (0: headless, no classifier), got {NumClasses}.");
         }
 
         if (InChannels < 1)
@@ -171,7 +215,39 @@ public sealed record ModelMetadata
 
         if (ClassNames is { } names && names.Count != NumClasses)
         {
-            throw new ArgumentException($"ModelMetadata.ClassNames has {names.Count} names for {NumClasses} classes.");
+            throw new ArgumentException(NumClasses == 0
+                ? $"ModelMetadata.ClassNames has {names.Count} names, but the model is headless (NumClasses 0): it has no classes."
+                : $"ModelMetadata.ClassNames has {names.Count} names for {NumClasses} classes.");
+        }
+
+        if (!Enum.IsDefined(ChannelOrder))
+        {
+            throw new ArgumentException($"ModelMetadata.ChannelOrder {(int)ChannelOrder} is not a ChannelOrder.");
+        }
+
+        if (ChannelOrder == ChannelOrder.Bgr && InChannels != 3)
+        {
+            throw new ArgumentException($"ModelMetadata.ChannelOrder Bgr needs 3 input channels, got {InChannels}.");
+        }
+
+        if (!(PixelMax > 0) || !double.IsFinite(PixelMax))
+        {
+            throw new ArgumentException($"ModelMetadata.PixelMax must be a positive number (1 for pixels in [0, 1], 255 for 0 … 255), got {PixelMax}.");
+        }
+
+        if (MeanImage is { } image)
+        {
+            long expected = (long)InChannels * InputSize * InputSize;
+            if (image.Count != expected)
+            {
+                throw new ArgumentException(
+                    $"ModelMetadata.MeanImage has {image.Count} values; a {InChannels}×{InputSize}×{InputSize} mean image has {expected}.");
+            }
+
+            if (image.Any(v => !float.IsFinite(v)))
+            {
+                throw new ArgumentException("ModelMetadata.MeanImage holds a value that is not finite.");
+            }
         }
 
         Table?.Validate();
@@ -232,6 +308,32 @@ public sealed record ModelMetadata
         d["mean"] = JsonSerializer.Serialize(Mean);
         d["std"] = JsonSerializer.Serialize(Std);
         d["classifier"] = ClassifierKey;
+        if (ChannelOrder != ChannelOrder.Rgb)
+        {
+            d["channel_order"] = ChannelOrder.ToString().ToLowerInvariant();
+        }
+
+        if (PixelMax != 1)
+        {
+            d["pixel_max"] = PixelMax.ToString("R", CultureInfo.InvariantCulture);
+        }
+
+        if (MeanImage is { } meanImage)
+        {
+            var bytes = new byte[meanImage.Count * sizeof(float)];
+            for (int i = 0; i < meanImage.Count; i++)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), meanImage[i]);
+            }
+
+            d["mean_image"] = Convert.ToBase64String(bytes);
+        }
+
+        if (!PreprocessingKnown)
+        {
+            d["preprocessing"] = "unknown";
+        }
+
         if (ClassNames is not null)
         {
             d["class_names"] = JsonSerializer.Serialize(ClassNames);
@@ -287,7 +389,7 @@ public sealed record ModelMetadata
         var known = new HashSet<string>(StringComparer.Ordinal)
         {
             SchemaKey, "architecture", "stage_table", "dilation", "num_classes", "in_channels", "input_size", "crop_pct",
-            "interpolation", "mean", "std", "classifier", "class_names",
+            "interpolation", "mean", "std", "classifier", "class_names", "channel_order", "pixel_max", "mean_image", "preprocessing",
         };
         var extra = pairs.Where(kv => !known.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         var metadata = new ModelMetadata
@@ -304,6 +406,11 @@ public sealed record ModelMetadata
             Std = Parse("std", Json<double[]>)!,
             ClassifierKey = pairs.TryGetValue("classifier", out string? fc) ? fc : "fc",
             ClassNames = Parse<string[]?>("class_names", Json<string[]>, required: false, fallback: null),
+            ChannelOrder = Parse("channel_order", s => Enum.Parse<ChannelOrder>(s, ignoreCase: true), required: false, fallback: ChannelOrder.Rgb),
+            PixelMax = Parse("pixel_max", s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture), required: false, fallback: 1.0),
+            MeanImage = Parse<float[]?>("mean_image", ParseMeanImage, required: false, fallback: null),
+            PreprocessingKnown = Parse("preprocessing", s => s == "unknown" ? false : throw new FormatException("expected 'unknown' or no key"),
+                required: false, fallback: true),
             Extra = extra.Count > 0 ? extra : null,
         };
         try
@@ -355,6 +462,68 @@ public sealed record ModelMetadata
         a.Stem == b.Stem && a.StemWidth == b.StemWidth && a.Groups == b.Groups && a.WidthPerGroup == b.WidthPerGroup &&
         a.StridePlacement == b.StridePlacement && a.Shortcut == b.Shortcut && a.PreActivation == b.PreActivation &&
         a.AvgDown == b.AvgDown && a.Attention == b.Attention;
+
+    /// <summary>
+    /// The same preprocessing for a network input of <paramref name="inputSize"/>²: <see cref="InputSize"/> changes, and a
+    /// <see cref="MeanImage"/> is resized to it by area averaging (its value at each new pixel is the mean over the pixels
+    /// it covers). Returns this instance when the size is already <see cref="InputSize"/>.
+    /// </summary>
+    /// <param name="inputSize">The new side (≥ 1).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The side is below 1.</exception>
+    public ModelMetadata WithInputSize(int inputSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
+        if (inputSize == InputSize)
+        {
+            return this;
+        }
+
+        if (MeanImage is not { } image)
+        {
+            return this with { InputSize = inputSize };
+        }
+
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var full = TorchSharp.torch.tensor(image.ToArray(), new long[] { 1, InChannels, InputSize, InputSize });
+        var resized = TorchSharp.torch.nn.functional.interpolate(full, new long[] { inputSize, inputSize }, mode: TorchSharp.torch.InterpolationMode.Area);
+        return this with { InputSize = inputSize, MeanImage = resized.data<float>().ToArray() };
+    }
+
+    private static float[] ParseMeanImage(string base64)
+    {
+        byte[] bytes = Convert.FromBase64String(base64);
+        if (bytes.Length % sizeof(float) != 0)
+        {
+            throw new FormatException($"{bytes.Length} bytes is not a whole number of float32 values");
+        }
+
+        var values = new float[bytes.Length / sizeof(float)];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
+        }
+
+        return values;
+    }
+
+    /// <summary>
+    /// Throws unless this metadata says how to turn an image into the model's input: <see cref="PreprocessingKnown"/>.
+    /// </summary>
+    /// <param name="user">What needs it, for the message (<c>"ImageTransform"</c>, <c>"resnet predict"</c>).</param>
+    /// <exception cref="InvalidOperationException">The preprocessing is unknown; the message says how to state it.</exception>
+    public void EnsurePreprocessingKnown(string user)
+    {
+        if (!PreprocessingKnown)
+        {
+            string source = Extra is { } extra && extra.TryGetValue("source", out var s) ? $" (source: {s}{(extra.TryGetValue("onnx.file", out var f) ? $", {f}" : "")})" : "";
+            throw new InvalidOperationException(
+                $"{user}: the model's preprocessing is unknown{source}: the file it came from does not say how images were turned into input " +
+                "(input size, channel order, pixel range, mean and std), and guessing would give confident nonsense. State it: set " +
+                "ResNet.Metadata to metadata with InputSize, CropPct, Mean, Std (and ChannelOrder, PixelMax, MeanImage where they differ " +
+                "from torchvision's) and PreprocessingKnown = true, or import with 'resnet import --preprocessing imagenet' (or --mean/--std) " +
+                "when you know it is torchvision's ImageNet transform.");
+        }
+    }
 
     private static string Join(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 

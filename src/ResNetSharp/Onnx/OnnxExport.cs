@@ -47,8 +47,14 @@ public sealed record OnnxExportOptions
     /// </summary>
     public bool KeepBatchNorm { get; init; }
 
-    /// <summary>What the model outputs. Default <see cref="OnnxOutput.Logits"/>.</summary>
-    public OnnxOutput Output { get; init; } = OnnxOutput.Logits;
+    /// <summary>
+    /// What the model outputs. Default null: what the model's forward pass returns, <see cref="OnnxOutput.Logits"/>, or
+    /// <see cref="OnnxOutput.PooledFeatures"/> for a headless model (<see cref="ResNet.IsHeadless"/>).
+    /// </summary>
+    public OnnxOutput? Output { get; init; }
+
+    /// <summary>The output written for <paramref name="model"/>: <see cref="Output"/>, or the model's own.</summary>
+    internal OnnxOutput OutputFor(ResNet model) => Output ?? (model.IsHeadless ? OnnxOutput.PooledFeatures : OnnxOutput.Logits);
 }
 
 /// <summary>What <see cref="OnnxExport.ExportOnnx(ResNet, string, OnnxExportOptions?)"/> wrote.</summary>
@@ -91,7 +97,7 @@ public static class OnnxExport
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         options ??= new OnnxExportOptions();
-        CheckOptions(options);
+        CheckOptions(options, model);
         string full = Path.GetFullPath(path);
         string? folder = Path.GetDirectoryName(full);
         if (folder is null || !Directory.Exists(folder))
@@ -110,7 +116,7 @@ public static class OnnxExport
     internal static ModelProto ToModelProto(ResNet model, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
-        CheckOptions(options);
+        CheckOptions(options, model);
         long parameterBytes = model.parameters().Sum(p => p.numel()) * sizeof(float);
         if (parameterBytes > int.MaxValue - (64L << 20))
         {
@@ -125,7 +131,7 @@ public static class OnnxExport
             IrVersion = IrVersionFor(options.Opset),
             ProducerName = "ResNetSharp",
             ProducerVersion = typeof(OnnxExport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0] ?? "0",
-            DocString = $"{model.ModelName} exported by ResNetSharp: eval mode, BatchNorm {(options.KeepBatchNorm ? "as BatchNormalization nodes" : "folded into the convolutions")}, output {options.Output}.",
+            DocString = $"{model.ModelName} exported by ResNetSharp: eval mode, BatchNorm {(options.KeepBatchNorm ? "as BatchNormalization nodes" : "folded into the convolutions")}, output {options.OutputFor(model)}.",
             Graph = writer.Write(),
         };
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
@@ -137,7 +143,7 @@ public static class OnnxExport
         return onnx;
     }
 
-    private static void CheckOptions(OnnxExportOptions options)
+    private static void CheckOptions(OnnxExportOptions options, ResNet model)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Opset is < OnnxExportOptions.MinOpset or > OnnxExportOptions.MaxOpset)
@@ -146,9 +152,16 @@ public static class OnnxExport
                 $"ONNX opset {options.Opset} is not supported: expected {OnnxExportOptions.MinOpset} … {OnnxExportOptions.MaxOpset}.");
         }
 
-        if (!Enum.IsDefined(options.Output))
+        if (options.Output is { } output && !Enum.IsDefined(output))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Output, "Unknown OnnxOutput.");
+            throw new ArgumentOutOfRangeException(nameof(options), output, "Unknown OnnxOutput.");
+        }
+
+        if (options.Output == OnnxOutput.Logits && model.IsHeadless)
+        {
+            throw new ArgumentException(
+                $"{model.ModelName} is headless (no classifier), so it has no logits: export OnnxOutput.PooledFeatures or FeatureMaps " +
+                "(or leave Output unset for the model's own output), or give it a classifier first with ResetClassifier.", nameof(options));
         }
     }
 
@@ -170,7 +183,7 @@ public static class OnnxExport
 
         public GraphProto Write()
         {
-            var outputs = options.Output switch
+            var outputs = options.OutputFor(model) switch
             {
                 OnnxOutput.Logits => new[] { (Value: graph.Logits, Name: "logits") },
                 OnnxOutput.PooledFeatures => new[] { (Value: graph.Pooled, Name: "features") },

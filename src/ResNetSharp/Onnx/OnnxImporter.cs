@@ -26,11 +26,15 @@ public enum OnnxHead
 public sealed record OnnxImportOptions
 {
     /// <summary>
-    /// Outputs of the classifier built for a graph that has none (<see cref="OnnxHead.PooledFeatures"/> or
-    /// <see cref="OnnxHead.FeatureMap"/>): a <see cref="ResNet"/> always has an <c>fc</c>, which is then freshly
-    /// initialised (He/PyTorch default) for fine-tuning. Ignored when the graph has a classifier. Default 1000.
+    /// An ONNX graph that prepares the model's input, to be read into typed preprocessing instead of leaving it unknown:
+    /// ML.NET's <c>ResNetPreprocess.onnx</c> (shipped with <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>) and graphs of
+    /// the same two forms: <c>Split</c> into three channels → <c>Concat</c> in reverse order (RGB → BGR) →
+    /// <c>Sub</c>(a constant 1 × C × H × W mean image), or the <c>Sub</c> alone. Its input is taken to be what ML.NET's
+    /// <c>ExtractPixels</c> feeds it by default: planar RGB pixel values in 0 … 255. The model's metadata then records
+    /// H × W input, crop 1.0, <see cref="ModelMetadata.PixelMax"/> 255, the channel order and the mean image, with
+    /// mean 0 and std 1. Anything else in the graph is refused. Default null.
     /// </summary>
-    public int NumClassesIfNoHead { get; init; } = 1000;
+    public string? PreprocessingGraph { get; init; }
 
     /// <summary>Device of the built model, or null for the CPU.</summary>
     public Device? Device { get; init; }
@@ -80,9 +84,9 @@ public sealed class OnnxImportResult : IDisposable
     public OnnxHead Head { get; }
 
     /// <summary>
-    /// True when the graph's classifier was imported; false for featurizers, whose model gets a fresh
-    /// <see cref="OnnxImportOptions.NumClassesIfNoHead"/>-way <c>fc</c> (use <see cref="ResNet.ForwardFeatures"/> and
-    /// <see cref="ResNet.ForwardHead(Tensor, bool)"/> with preLogits for the graph's output).
+    /// True when the graph's classifier was imported; false for featurizers, whose model is headless
+    /// (<see cref="ResNet.IsHeadless"/>: nothing is invented, the forward pass returns the pooled features, and
+    /// <see cref="ResNet.ResetClassifier"/> adds a classifier to fine-tune).
     /// </summary>
     public bool HasClassifier => Head == OnnxHead.Classifier;
 
@@ -112,11 +116,17 @@ public sealed class OnnxImportResult : IDisposable
 /// names), builds the matching model and loads the weights strictly. Anything it cannot map exactly throws one
 /// <see cref="OnnxImportException"/> naming the node; no half-built model is ever returned.
 /// </summary>
+/// <remarks>
+/// Nothing is invented: a graph without a classifier imports headless (no <c>fc</c>, no fabricated tensors), and
+/// preprocessing comes only from the file's <c>metadata_props</c> (ResNetSharp's exporter writes it). A file that does
+/// not carry it imports with <see cref="ModelMetadata.PreprocessingKnown"/> false, which the image transform and the
+/// classifier refuse until the caller states it.
+/// </remarks>
 public static class OnnxImporter
 {
     /// <summary>Imports an ONNX ResNet.</summary>
     /// <param name="path">The .onnx file (weights inside the file, opset 7 or newer).</param>
-    /// <param name="options">Head size for featurizers, device and dtype; default <see cref="OnnxImportOptions"/>.</param>
+    /// <param name="options">Device and dtype; default <see cref="OnnxImportOptions"/>.</param>
     /// <returns>The model and what was recognised.</returns>
     /// <exception cref="OnnxImportException">The file is not ONNX, is truncated, uses an operator or pattern that is not a ResNet, or shapes do not fit.</exception>
     public static OnnxImportResult Import(string path, OnnxImportOptions? options = null)
@@ -128,7 +138,7 @@ public static class OnnxImporter
     /// <summary>Imports an ONNX ResNet held in memory.</summary>
     /// <param name="bytes">The serialized ModelProto.</param>
     /// <param name="sourceName">A name for messages.</param>
-    /// <param name="options">Head size for featurizers, device and dtype.</param>
+    /// <param name="options">Device and dtype.</param>
     /// <exception cref="OnnxImportException">As <see cref="Import(string, OnnxImportOptions?)"/>.</exception>
     public static OnnxImportResult Import(byte[] bytes, string sourceName = "memory", OnnxImportOptions? options = null)
     {
@@ -138,11 +148,8 @@ public static class OnnxImporter
 
     private static OnnxImportResult Import(OnnxGraph graph, OnnxImportOptions options)
     {
-        if (options.NumClassesIfNoHead < 1)
-        {
-            throw new ArgumentException($"OnnxImportOptions.NumClassesIfNoHead must be ≥ 1, got {options.NumClassesIfNoHead}.", nameof(options));
-        }
-
+        // Read first, so that a bad preprocessing file fails before anything is built.
+        var preprocessing = options.PreprocessingGraph is { } prepPath ? ReadPreprocessingGraph(OnnxGraph.Read(prepPath)) : default;
         GraphMatcher.Result recognised;
         try
         {
@@ -153,7 +160,8 @@ public static class OnnxImporter
             // A malformed node the patterns did not anticipate (a missing input, an empty attribute): still one clear error.
             throw new OnnxImportException(graph.Source, $"the graph is malformed where a ResNet was expected: {ex.Message}", inner: ex);
         }
-        int numClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : options.NumClassesIfNoHead;
+        // A featurizer imports headless: a classifier nobody trained would only produce confident nonsense.
+        int numClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : 0;
         var table = recognised.Table;
         string? name = ResNetFactory.Definitions.FirstOrDefault(d => ModelMetadata.TableEquals(d.Table, table))?.Name;
         ResNet model;
@@ -179,9 +187,8 @@ public static class OnnxImporter
             var produced = recognised.Weights.Keys.ToHashSet(StringComparer.Ordinal);
             foreach (var (key, tensor) in model.state_dict())
             {
-                // The counters BN keeps for training, and a featurizer's fresh classifier, come from the model itself.
-                if (!produced.Contains(key) && (key.EndsWith("num_batches_tracked", StringComparison.Ordinal) ||
-                                                (recognised.Head != OnnxHead.Classifier && key.StartsWith("fc.", StringComparison.Ordinal))))
+                // The counters BN keeps for training come from the model itself (a graph has no such thing).
+                if (!produced.Contains(key) && key.EndsWith("num_batches_tracked", StringComparison.Ordinal))
                 {
                     tensors.Add(WeightTensor.FromTensor(key, tensor));
                 }
@@ -189,6 +196,35 @@ public static class OnnxImporter
 
             model.LoadWeights(new WeightFile(tensors, source: graph.Source));
             model.Metadata = BuildMetadata(graph, model, recognised, name);
+            if (preprocessing.MeanImage is not null)
+            {
+                if (preprocessing.Dims[1] != model.Options.InChannels || recognised.InputSize is { } fixedSize && fixedSize != preprocessing.Dims[2])
+                {
+                    throw new OnnxImportException(options.PreprocessingGraph!,
+                        $"the preprocessing graph's mean image is [{string.Join(", ", preprocessing.Dims)}]; the model takes {model.Options.InChannels} channels" +
+                        (recognised.InputSize is { } s ? $" at {s}×{s}." : "."));
+                }
+
+                var extra = new Dictionary<string, string>(model.Metadata.Extra!, StringComparer.Ordinal)
+                {
+                    ["onnx.preprocessing"] = System.IO.Path.GetFileName(options.PreprocessingGraph!),
+                };
+                int channels = model.Options.InChannels;
+                model.Metadata = model.Metadata with
+                {
+                    InputSize = (int)preprocessing.Dims[2],
+                    CropPct = 1.0,
+                    Interpolation = ResizeInterpolation.Bilinear,
+                    ChannelOrder = preprocessing.Bgr ? ChannelOrder.Bgr : ChannelOrder.Rgb,
+                    PixelMax = 255,
+                    Mean = new double[channels],
+                    Std = Enumerable.Repeat(1.0, channels).ToArray(),
+                    MeanImage = preprocessing.MeanImage,
+                    PreprocessingKnown = true,
+                    Extra = extra,
+                };
+            }
+
             string producer = $"{graph.Model.ProducerName} {graph.Model.ProducerVersion}".Trim();
             return new OnnxImportResult(model, graph.Source, graph.Opset, producer, recognised.Head, recognised.BatchNormFolded, recognised.InputSize,
                 recognised.Blocks, recognised.Projections);
@@ -241,20 +277,72 @@ public static class OnnxImporter
         extra["onnx.has_classifier"] = recognised.Head == OnnxHead.Classifier ? "true" : "false";
         extra["onnx.bn_folded"] = recognised.BatchNormFolded ? "true" : "false";
         // Preprocessing written by an exporter (ResNetSharp's, or any tool writing ModelMetadata's keys) is kept when it is
-        // for the same input channels; class names only when they name this classifier's outputs.
+        // for the same input channels; class names only when they name this classifier's outputs. Without it the
+        // preprocessing is recorded as unknown: the fields hold placeholders that nothing may use to prepare images.
         bool fileFits = fromFile is not null && fromFile.InChannels == model.Options.InChannels;
         bool namesFit = fileFits && recognised.Head == OnnxHead.Classifier && fromFile!.NumClasses == model.NumClasses;
+        if (!fileFits)
+        {
+            extra["onnx.preprocessing"] = fromFile is null ? "none in the file" : $"the file's is for {fromFile.InChannels} channels, the graph takes {model.Options.InChannels}";
+            return baseline with
+            {
+                Architecture = name,
+                InputSize = recognised.InputSize ?? baseline.InputSize,
+                PreprocessingKnown = false,
+                Extra = extra,
+            };
+        }
+
+        var file = fromFile!;
         return baseline with
         {
             Architecture = name,
-            InputSize = fileFits ? fromFile!.InputSize : recognised.InputSize ?? baseline.InputSize,
-            CropPct = fileFits ? fromFile!.CropPct : baseline.CropPct,
-            Interpolation = fileFits ? fromFile!.Interpolation : baseline.Interpolation,
-            Mean = fileFits ? fromFile!.Mean : baseline.Mean,
-            Std = fileFits ? fromFile!.Std : baseline.Std,
-            ClassNames = namesFit ? fromFile!.ClassNames : null,
+            InputSize = file.InputSize,
+            CropPct = file.CropPct,
+            Interpolation = file.Interpolation,
+            Mean = file.Mean,
+            Std = file.Std,
+            ChannelOrder = file.ChannelOrder,
+            PixelMax = file.PixelMax,
+            MeanImage = file.MeanImage,
+            PreprocessingKnown = file.PreprocessingKnown,
+            ClassNames = namesFit ? file.ClassNames : null,
             Extra = extra,
         };
+    }
+
+    /// <summary>
+    /// Reads a preprocessing graph of the forms <see cref="OnnxImportOptions.PreprocessingGraph"/> names: its mean image
+    /// (1 × C × H × W, square) and whether it swaps RGB to BGR.
+    /// </summary>
+    internal static (float[]? MeanImage, long[] Dims, bool Bgr) ReadPreprocessingGraph(OnnxGraph graph)
+    {
+        var nodes = graph.Nodes;
+        var sub = nodes.Count > 0 ? nodes[^1] : null;
+        bool bgr = nodes.Count == 3;
+        bool shapeOk = nodes.Count is 1 or 3 && sub is { Op: "Sub" } &&
+                       graph.Constant(sub.Inputs[1]) is { Floats: not null } c && c.Dims.Length == 4 && c.Dims[0] == 1 && c.Dims[2] == c.Dims[3];
+        if (shapeOk && bgr)
+        {
+            var split = nodes[0];
+            var concat = nodes[1];
+            shapeOk = split.Op == "Split" && concat.Op == "Concat" && split.Proto.Output.Count == 3 &&
+                      concat.Inputs.SequenceEqual(split.Proto.Output.Reverse()) && sub!.Inputs[0] == concat.Output;
+        }
+
+        if (!shapeOk)
+        {
+            throw graph.Error("expected a preprocessing graph of the form Split into R, G, B → Concat(B, G, R) → Sub(constant mean image 1×3×H×W), " +
+                              "or Sub(constant mean image 1×C×H×W) alone, as ML.NET's ResNetPreprocess.onnx.");
+        }
+
+        var mean = graph.Constant(sub!.Inputs[1])!;
+        if (bgr && mean.Dims[1] != 3)
+        {
+            throw graph.Error($"a channel swap needs a 3-channel mean image, got [{string.Join(", ", mean.Dims)}].");
+        }
+
+        return (mean.Floats, mean.Dims, bgr);
     }
 
     private static WeightTensor ToWeight(string name, long[] shape, float[] data) =>

@@ -26,7 +26,7 @@ public class ClassActivationMapsTests
         var features = model.ForwardFeatures(x);
         var logits = model.call(x)[0];
         var maps = ClassActivationMaps.CamAllClasses(model, features)[0];              // classes × h × w, float64
-        var fromMaps = maps.mean(new long[] { 1, 2 }) + model.Classifier.bias!.to(ScalarType.Float64);
+        var fromMaps = maps.mean(new long[] { 1, 2 }) + model.Classifier!.bias!.to(ScalarType.Float64);
         // The same sum done as the head does it (pool, then fc) in float64: equal to rounding of float64.
         var pooled = features.to(ScalarType.Float64).mean(new long[] { 2, 3 })[0];
         var head = torch.mv(model.Classifier.weight!.to(ScalarType.Float64), pooled) + model.Classifier.bias!.to(ScalarType.Float64);

@@ -70,6 +70,85 @@ public class ImportCommandTests
         }
     }
 
+    /// <summary>
+    /// The import-truth path on the command line: a graph without metadata writes preprocessing 'unknown' and predict
+    /// refuses it until --mean/--std state it; a featurizer writes a headless file that predict refuses, export turns
+    /// into features, and eval refuses.
+    /// </summary>
+    [Fact]
+    public void ImportThenPredict_UnknownPreprocessingAndHeadless_AreRefusedUntilStated()
+    {
+        string dir = Directory.CreateTempSubdirectory("import-truth").FullName;
+        string photo = Images.ImageFixtures.Get("chelsea_png").SourcePath;
+        try
+        {
+            string unknown = Path.Combine(dir, "unknown.safetensors");
+            var (code, stdout, stderr) = CliTests.Run("import", OnnxTestSupport.File_("cifar_option_a.onnx"), "--out", unknown);
+            code.Should().Be(0, stderr);
+            stdout.Should().Contain("preprocessing unknown");
+            (code, _, stderr) = CliTests.Run("predict", photo, "--weights", unknown);
+            code.Should().Be(1);
+            stderr.Should().Contain("preprocessing is unknown").And.Contain("--mean");
+
+            string stated = Path.Combine(dir, "stated.safetensors");
+            (code, stdout, stderr) = CliTests.Run("import", OnnxTestSupport.File_("cifar_option_a.onnx"), "--out", stated, "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25");
+            code.Should().Be(0, stderr);
+            stdout.Should().Contain("mean [0.5, 0.5, 0.5]");
+            (code, stdout, stderr) = CliTests.Run("predict", photo, "--weights", stated, "--top", "3");
+            code.Should().Be(0, stderr);
+            stdout.Should().Contain("logit");
+
+            (code, _, stderr) = CliTests.Run("import", OnnxTestSupport.File_("cifar_option_a.onnx"), "--out", stated, "--mean", "0.5", "0.5", "0.5");
+            code.Should().Be(1);
+            stderr.Should().Contain("--mean and --std go together");
+
+            // A featurizer (ResNetSharp's own export of pooled features): headless, no fabricated classifier.
+            string featurizerOnnx = Path.Combine(dir, "featurizer.onnx");
+            (code, _, stderr) = CliTests.Run("export", "resnet20", "--features", "pooled", "--out", featurizerOnnx);
+            code.Should().Be(0, stderr);
+            string headless = Path.Combine(dir, "headless.safetensors");
+            (code, stdout, stderr) = CliTests.Run("import", featurizerOnnx, "--out", headless, "--json");
+            code.Should().Be(0, stderr);
+            using (var doc = JsonDocument.Parse(stdout))
+            {
+                doc.RootElement.GetProperty("headless").GetBoolean().Should().BeTrue();
+                doc.RootElement.GetProperty("numClasses").GetInt32().Should().Be(0);
+                doc.RootElement.GetProperty("preprocessingKnown").GetBoolean().Should().BeTrue("ResNetSharp's exporter records it");
+            }
+
+            (code, _, stderr) = CliTests.Run("predict", photo, "--weights", headless);
+            code.Should().Be(1);
+            stderr.Should().Contain("headless").And.Contain("no classifier");
+
+            // ML.NET's featurizer with its own preprocessing graph: headless, BGR, 0 … 255, mean image.
+            string mlnet = Path.Combine(dir, "mlnet.safetensors");
+            (code, stdout, stderr) = CliTests.Run("import", Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18RelativePath), "--out", mlnet,
+                "--preprocessing-graph", Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18PreprocessRelativePath));
+            code.Should().Be(0, stderr);
+            stdout.Should().Contain("no classifier in the graph: written headless").And.Contain("BGR, pixels in [0, 255]").And.Contain("3×224×224 mean image");
+            using (var imported = ResNetFactory.FromWeights(mlnet))
+            using (var reference = PretrainedBackbones.MlNetResNet18())
+            {
+                imported.IsHeadless.Should().BeTrue();
+                imported.Metadata.MeanImage.Should().Equal(reference.Metadata.MeanImage);
+                imported.Metadata.ChannelOrder.Should().Be(ChannelOrder.Bgr);
+            }
+
+            string reexport = Path.Combine(dir, "reexport.onnx");
+            (code, stdout, stderr) = CliTests.Run("export", "--weights", headless, "--out", reexport, "--json");
+            code.Should().Be(0, stderr);
+            using (var doc = JsonDocument.Parse(stdout))
+            {
+                doc.RootElement.GetProperty("output").GetString().Should().Be("pooled");
+                doc.RootElement.GetProperty("outputs").EnumerateArray().Select(e => e.GetString()).Should().Equal("features");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Import_NotOnnx_ExitsOneWithOneLineAndWritesNothing()
     {

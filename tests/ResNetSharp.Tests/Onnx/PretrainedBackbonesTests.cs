@@ -27,8 +27,17 @@ public class PretrainedBackbonesTests(ITestOutputHelper output)
         ModelMetadata.TableEquals(model.Table, expected).Should().BeTrue(model.Table.ToString());
         model.Metadata.Architecture.Should().BeNull();
         model.Metadata.Extra!["onnx.has_classifier"].Should().Be("false");
-        model.Metadata.Extra["channel_order"].Should().Be("BGR");
-        model.Metadata.Std.Should().Equal(1 / 255.0, 1 / 255.0, 1 / 255.0);
+        // Nothing invented: no classifier (the file has none), and the package's own preprocessing as typed metadata.
+        model.IsHeadless.Should().BeTrue();
+        model.Classifier.Should().BeNull();
+        model.NumClasses.Should().Be(0);
+        model.state_dict().Keys.Should().NotContain(k => k.StartsWith("fc.", StringComparison.Ordinal));
+        model.Metadata.ChannelOrder.Should().Be(ChannelOrder.Bgr);
+        model.Metadata.PixelMax.Should().Be(255);
+        model.Metadata.Mean.Should().Equal(0.0, 0.0, 0.0);
+        model.Metadata.Std.Should().Equal(1.0, 1.0, 1.0);
+        model.Metadata.MeanImage.Should().HaveCount(3 * 224 * 224);
+        model.Metadata.PreprocessingKnown.Should().BeTrue();
 
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
@@ -42,7 +51,7 @@ public class PretrainedBackbonesTests(ITestOutputHelper output)
 
         // The features: the imported model against ONNX Runtime running the original file, on the same input.
         var ortFeatures = OnnxTestSupport.RunOnnxRuntime(modelPath, ortPre);
-        var features = model.ForwardHead(model.ForwardFeatures(ortPre), preLogits: true);
+        var features = model.call(ortPre); // a headless model's output is the file's output
         features.shape.Should().Equal(1, 512);
         double maxAbs = (features.reshape(-1) - ortFeatures.reshape(-1)).abs().max().item<float>();
         double rel = OnnxTestSupport.RelativeError(features, ortFeatures);
@@ -52,27 +61,81 @@ public class PretrainedBackbonesTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void MlNetResNet18MeanImage_InPretrainedTransformAt224_EqualsThePackagesPreprocessing()
+    public void MlNetResNet18Metadata_InPretrainedTransformAt224_EqualsThePackagesPreprocessing()
     {
-        using var model = PretrainedBackbones.MlNetResNet18(numClasses: 10);
-        using var meanImage = PretrainedBackbones.MlNetResNet18MeanImage();
+        using var model = PretrainedBackbones.MlNetResNet18();
         using var scope = torch.NewDisposeScope();
+        var meanImage = torch.tensor(model.Metadata.MeanImage!.ToArray(), new long[] { 1, 3, 224, 224 });
         torch.manual_seed(7);
         var rgb = torch.rand(2, 3, 224, 224);                                 // RGB in [0, 1], as datasets give it
 
-        // The transform reads channel order, scale (std 1/255) and input size from the model's metadata; the mean image
-        // is the file's. MlNetResNet18Preprocess is checked against ONNX Runtime running the package's graph above.
-        var ours = Transforms.Pretrained(model.Metadata, null, meanImage).Apply(rgb, new Random(0));
+        // The transform reads channel order, pixel range, mean image and input size from the model's metadata.
+        // MlNetResNet18Preprocess is checked against ONNX Runtime running the package's graph above.
+        var ours = Transforms.Pretrained(model.Metadata).Apply(rgb, new Random(0));
         var reference = PretrainedBackbones.MlNetResNet18Preprocess(rgb * 255);
 
-        meanImage.shape.Should().Equal(1, 3, 224, 224);
         ours.shape.Should().Equal(2, 3, 224, 224);
         OnnxTestSupport.RelativeError(ours, reference).Should().BeLessThan(1e-5);
 
         // At a smaller input the mean image is area-averaged: a 2 × 2 mean pool at 112.
-        var small = Transforms.Pretrained(model.Metadata, 112, meanImage).Apply(torch.zeros(1, 3, 112, 112), new Random(0));
-        var pooled = torch.nn.functional.avg_pool2d(meanImage, 2) * -255;
+        var small = Transforms.Pretrained(model.Metadata, 112).Apply(torch.zeros(1, 3, 112, 112), new Random(0));
+        var pooled = torch.nn.functional.avg_pool2d(meanImage, 2) * -1;
         OnnxTestSupport.RelativeError(small, pooled).Should().BeLessThan(1e-5);
+    }
+
+    /// <summary>
+    /// Given a head, ML.NET's model classifies real photographs with its own preprocessing, read from typed metadata
+    /// (BGR, 0 … 255, mean image): the classifier's logits equal ONNX Runtime running the package's ResNetPreprocess.onnx
+    /// and ResNet18.onnx on the same resized and cropped pixels, followed by the head. The CLI's predict, fed the saved
+    /// weights file, says the same.
+    /// </summary>
+    [Fact]
+    public void MlNetResNet18_WithAHead_ClassifiesPhotosWithItsOwnPreprocessing()
+    {
+        string modelPath = Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18RelativePath);
+        string prepPath = Path.Combine(AppContext.BaseDirectory, PretrainedBackbones.MlNetResNet18PreprocessRelativePath);
+        using var model = PretrainedBackbones.MlNetResNet18();
+        torch.manual_seed(11);
+        model.ResetClassifier(4, new[] { "w", "x", "y", "z" });
+        model.eval();
+        using var classifier = new ImageClassifier(model, options: new ImageClassifierOptions { Inference = new InferenceOptions { IntraOpThreads = 1 } });
+        classifier.Transform.ChannelOrder.Should().Be(ChannelOrder.Bgr);
+        classifier.Transform.PixelMax.Should().Be(255);
+
+        // The reference sees the same resize and crop in RGB 0 … 255 (the transform with every normalisation switched off).
+        var plain = new ImageTransform(model.Metadata with
+        {
+            ChannelOrder = ChannelOrder.Rgb, PixelMax = 255, Mean = new[] { 0.0, 0.0, 0.0 }, Std = new[] { 1.0, 1.0, 1.0 }, MeanImage = null,
+        });
+        string dir = Directory.CreateTempSubdirectory("mlnet-head").FullName;
+        try
+        {
+            string weights = Path.Combine(dir, "mlnet-head.safetensors");
+            model.SaveWeights(weights);
+            var photos = new[] { "chelsea_png", "coffee_png", "astronaut_png" }; // real photographs (python3-skimage), fixtures
+            foreach (string name in photos)
+            {
+                string path = Images.ImageFixtures.Get(name).SourcePath;
+                var prediction = classifier.Classify(path, topK: 4);
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var rgb255 = plain.ToTensor(classifier.Decode(path));
+                var features = OnnxTestSupport.RunOnnxRuntime(modelPath, OnnxTestSupport.RunOnnxRuntime(prepPath, rgb255)).reshape(1, 512);
+                var expected = model.Classifier!.call(features);
+                var actual = torch.tensor(prediction.Logits.ToArray()).view(1, 4);
+                double rel = OnnxTestSupport.RelativeError(actual, expected);
+                output.WriteLine($"{name}: logits [{string.Join(", ", prediction.Logits.Select(v => v.ToString("F4")))}], rel. error to ML.NET's graphs {rel:E2}");
+                rel.Should().BeLessThan(1e-4);
+
+                var (code, stdout, stderr) = CliTests.Run("predict", path, "--weights", weights, "--top", "1", "--json");
+                code.Should().Be(0, stderr);
+                stdout.Should().Contain($"\"label\": \"{prediction.Best.Label}\"");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -137,7 +137,7 @@ public class TransformsTests
         {
             Mean = new[] { 0.1, 0.2, 0.3 },  // in the network's order: B, G, R
             Std = new[] { 1 / 255.0, 1 / 255.0, 1 / 255.0 },
-            Extra = new System.Collections.Generic.Dictionary<string, string> { ["channel_order"] = "BGR" },
+            ChannelOrder = ChannelOrder.Bgr,
         };
         using var rgb = torch.tensor(new float[] { 0.9f, 0.5f, 0.25f }).view(1, 3, 1, 1).expand(2, 3, 2, 2).contiguous(); // R, G, B
 
@@ -149,13 +149,27 @@ public class TransformsTests
     }
 
     [Fact]
-    public void Pretrained_MeanImageWithOtherChannelCount_ThrowsNamingTheShape()
+    public void Pretrained_PixelMaxAndMeanImage_ScaleThenSubtractPerPixel()
+    {
+        // Hand-computed: a 2×2 RGB input, pixels in 0 … 255 (PixelMax 255), per-channel mean 1, a mean image 0 … 11, std 2.
+        using var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 3, NumClasses = 2 });
+        var metadata = model.Metadata with
+        {
+            InputSize = 2, PixelMax = 255, Mean = new[] { 1.0, 1.0, 1.0 }, Std = new[] { 2.0, 2.0, 2.0 },
+            MeanImage = Enumerable.Range(0, 12).Select(i => (float)i).ToArray(),
+        };
+        using var x = torch.full(1, 3, 2, 2, 0.2f);                                   // 0.2 × 255 = 51 everywhere
+
+        using var y = Transforms.Pretrained(metadata).Apply(x, new Random(0));
+
+        y.data<float>().ToArray().Should().Equal(Enumerable.Range(0, 12).Select(i => (51f - 1f - i) / 2f), (a, b) => Math.Abs(a - b) < 1e-4);
+    }
+
+    [Fact]
+    public void Pretrained_UnknownPreprocessing_Refuses()
     {
         using var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 3, NumClasses = 2 });
-        using var mean = torch.zeros(1, 1, 8, 8);
-
-        var act = () => Transforms.Pretrained(model.Metadata, 4, mean);
-
-        act.Should().Throw<ArgumentException>().WithMessage("*1×3×H×W*[1, 1, 8, 8]*");
+        var act = () => Transforms.Pretrained(model.Metadata with { PreprocessingKnown = false });
+        act.Should().Throw<InvalidOperationException>().WithMessage("*Transforms.Pretrained*preprocessing is unknown*");
     }
 }

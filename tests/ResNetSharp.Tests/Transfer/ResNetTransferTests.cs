@@ -40,7 +40,7 @@ public class ResNetTransferTests
         double bound = 1 / Math.Sqrt(16); // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
         sd["fc.weight"].abs().max().item<float>().Should().BeLessThanOrEqualTo((float)bound);
         sd["fc.bias"].abs().max().item<float>().Should().BeLessThanOrEqualTo((float)bound);
-        model.Classifier.weight!.requires_grad.Should().BeTrue();
+        model.Classifier!.weight!.requires_grad.Should().BeTrue();
         model.state_dict().Keys.Should().Equal(before.Keys, "the classifier keeps its place in the state dict");
         foreach (var key in before.Keys.Where(k => !k.StartsWith("fc.", StringComparison.Ordinal)))
         {
