@@ -2,8 +2,12 @@
 # Packs every ResNetSharp package into a local feed, then, OUTSIDE the repository (so none of its MSBuild files apply):
 #  1. builds a model-only consumer against the core package alone and proves its dependency closure has nothing heavy
 #     (no SkiaSharp native assets, ONNX Runtime, Spectre.Console, ScottPlot or the other ResNetSharp packages);
-#  2. builds QuickStart's Program.cs against the packages it needs and runs it.
-# Proves the packages carry the library, its docs, symbols and the native-load fix to an app that only references them.
+#  2. builds QuickStart's Program.cs against the packages it needs and runs it;
+#  3. packs the resnet command as a .NET tool (ResNetSharp.Cli, RID-specific: a pointer package and ResNetSharp.Cli.linux-x64),
+#     installs it with 'dotnet tool install' from the feed into a temporary folder and runs 'resnet list' and a short
+#     'resnet train' on a small synthetic IDX data set, then 'resnet eval' on the weights it wrote.
+# Proves the packages carry the library, its docs, symbols and the native-load fix to an app that only references them,
+# and that the installed tool runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,7 +40,8 @@ done
 
 consumer=$(mktemp -d /tmp/resnetsharp-consumer.XXXXXX)
 core=$(mktemp -d /tmp/resnetsharp-core.XXXXXX)
-trap 'rm -rf "$consumer" "$core"' EXIT
+tooldir=$(mktemp -d /tmp/resnetsharp-tool.XXXXXX)
+trap 'rm -rf "$consumer" "$core" "$tooldir"' EXIT
 for dir in "$core" "$consumer"; do cat > "$dir/NuGet.config" <<XML
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -130,4 +135,71 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 # SkiaSharp's native library (libSkiaSharp.so) must reach the app through the package alone: QuickStart encodes and decodes a PNG.
 grep -q "image classifier: .* PNG bytes -> 32² input -> top-3" "$out/quickstart.log" || { echo "the consumer could not decode an image through the package" >&2; exit 1; }
+
+echo "== dotnet pack ResNetSharp.Cli $version (the resnet tool) =="
+# Outside the same nuget cache entry as earlier runs: a tool version is installed once per version, and $version is new.
+dotnet pack samples/ResNet.Cli/ResNet.Cli.csproj -c Release -o "$out/feed" -p:Version="$version" -v q -nologo
+toolpkg="$out/feed/ResNetSharp.Cli.$version.nupkg"
+ridpkg="$out/feed/ResNetSharp.Cli.linux-x64.$version.nupkg"
+for f in "$toolpkg" "$ridpkg"; do [ -f "$f" ] || { echo "no tool package $f" >&2; exit 1; }; done
+# nuget.org refuses packages over 250 MB (taken as 250,000,000 bytes, the stricter reading): the libtorch-carrying
+# linux-x64 package (210 MB on 3 Dec 2026: libtorch_cpu.so 118 MB, ML.NET's ResNet-18 59 MB) must stay under it.
+limit=250000000
+for f in "$toolpkg" "$ridpkg"; do
+  size=$(stat -c %s "$f")
+  echo "$(basename "$f"): $((size / 1024 / 1024)) MiB ($size bytes)"
+  [ "$size" -lt "$limit" ] || { echo "$(basename "$f") is over nuget.org's 250 MB limit" >&2; exit 1; }
+done
+toollisting=$(unzip -l "$ridpkg")
+for f in tools/net10.0/linux-x64/resnet.dll tools/net10.0/linux-x64/DotnetToolSettings.xml tools/net10.0/linux-x64/libLibTorchSharp.so \
+         tools/net10.0/linux-x64/libtorch_cpu.so tools/net10.0/linux-x64/DnnImageModels/ResNet18Onnx/ResNet18.onnx; do
+  grep -q " $f\$" <<<"$toollisting" || { echo "the tool package lacks $f" >&2; exit 1; }
+done
+
+echo "== dotnet tool install ResNetSharp.Cli $version from the local feed =="
+# From the temporary folder, so that no repository NuGet.config or global.json applies.
+(cd "$tooldir" && dotnet tool install --tool-path "$tooldir/bin" --add-source "$out/feed" ResNetSharp.Cli --version "$version")
+resnet="$tooldir/bin/resnet"
+[ -x "$resnet" ] || { echo "dotnet tool install left no resnet command" >&2; exit 1; }
+"$resnet" list > "$out/tool-list.log" 2>&1 || { cat "$out/tool-list.log" >&2; echo "the installed 'resnet list' failed" >&2; exit 1; }
+for name in resnet50 resnet20 plain56; do
+  grep -qE "^ *$name " "$out/tool-list.log" || { echo "'resnet list' of the installed tool does not name $name" >&2; exit 1; }
+done
+
+# A short training run that needs no dataset: 10 classes of 28×28 grey images (a bright band at a class-dependent row,
+# plus noise), written in MNIST's IDX format, which 'resnet train --dataset FOLDER' reads like Fashion-MNIST.
+data="$tooldir/idx"
+/usr/bin/python3 - "$data" <<'PY'
+import gzip, os, random, struct, sys
+out = sys.argv[1]; os.makedirs(out, exist_ok=True); rng = random.Random(0)
+def write(prefix, n):
+    labels = [i % 10 for i in range(n)]
+    pixels = bytearray()
+    for k in labels:
+        for y in range(28):
+            for x in range(28):
+                band = 2 + 2 * k <= y < 5 + 2 * k
+                pixels.append(min(255, (200 if band else 20) + rng.randrange(40)))
+    with gzip.open(os.path.join(out, f"{prefix}-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">iiii", 2051, n, 28, 28) + bytes(pixels))
+    with gzip.open(os.path.join(out, f"{prefix}-labels-idx1-ubyte.gz"), "wb") as f:
+        f.write(struct.pack(">ii", 2049, n) + bytes(labels))
+write("train", 640); write("t10k", 160)
+PY
+run="$tooldir/run"
+echo "== the installed tool: resnet train resnet20 on 640 synthetic images, 1 epoch =="
+start=$(date +%s)
+"$resnet" train resnet20 --dataset "$data" --epochs 1 --batch 64 --threads 2 --out "$run" --json > "$out/tool-train.log" 2> "$out/tool-train.err" ||
+  { cat "$out/tool-train.log" "$out/tool-train.err" >&2; echo "the installed 'resnet train' failed" >&2; exit 1; }
+echo "took $(( $(date +%s) - start )) s"
+cat "$out/tool-train.log"
+grep -q '^{"epoch":1,.*"model":"resnet20"' "$out/tool-train.log" || { echo "the installed 'resnet train' printed no epoch line" >&2; exit 1; }
+for f in model.safetensors best.safetensors checkpoint.safetensors metrics.jsonl curves.png; do
+  [ -s "$run/$f" ] || { echo "the installed 'resnet train' did not write $f" >&2; exit 1; }
+done
+if grep -q NNPACK "$out/tool-train.err"; then echo "libtorch's NNPACK warnings reached the tool's console" >&2; exit 1; fi
+"$resnet" eval --weights "$run/model.safetensors" --dataset "$data" --json > "$out/tool-eval.log" 2>&1 ||
+  { cat "$out/tool-eval.log" >&2; echo "the installed 'resnet eval' could not read the weights it wrote" >&2; exit 1; }
+grep -q '"count": *160' "$out/tool-eval.log" || { cat "$out/tool-eval.log" >&2; echo "the installed 'resnet eval' did not score the 160 test images" >&2; exit 1; }
+echo "tool check passed: $(basename "$toolpkg") + $(basename "$ridpkg") install with 'dotnet tool install' and run"
 echo "package check passed: $pkg"

@@ -213,7 +213,11 @@ public sealed class CliTrainingTests : IDisposable
         (root.GetProperty("trainImages").GetInt32(), root.GetProperty("testImages").GetInt32(), root.GetProperty("inputSize").GetInt32(), root.GetProperty("epochs").GetInt32())
             .Should().Be((96, 48, 32, 1));
         root.GetProperty("complete").GetBoolean().Should().BeTrue();
-        root.GetProperty("backbone").GetProperty("preprocessing").GetString().Should().Contain("BGR").And.Contain("mean image");
+        root.GetProperty("backbone").GetProperty("preprocessing").GetString().Should().StartWith("grey repeated to 3 channels; bilinear resize 28 → 32")
+            .And.Contain("BGR").And.Contain("mean image");
+        // Without the options, the recipe says so (CliExperimentOptionsTests gives them).
+        root.GetProperty("recipe").GetString().Should().Contain("random horizontal flip, evaluation").And.NotContain("BatchNorm").And.NotContain("cutout");
+        root.GetProperty("prefetch").GetInt32().Should().Be(2);
         var runs = root.GetProperty("runs").EnumerateArray().ToList();
         runs.Select(r => r.GetProperty("mode").GetString()).Should().Equal("probe", "finetune", "scratch");
         foreach (var r in runs)

@@ -40,6 +40,7 @@ internal static class DegradationExperiment
                 ResNetFactory.GetTable(n); // unknown names fail before any training
             }
 
+            var erasing = recipe.Erasing(parse); // bad --prefetch, --cutout or --random-erasing values fail before any data is read
             recipe.ApplyRuntime(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, names[0]);
             string dir = parse.GetValue(output)!;
@@ -62,7 +63,8 @@ internal static class DegradationExperiment
             }
 
             var first = recipe.ToTrainerOptions(parse, null, false, datasetName);
-            var report = Report(runs, first, datasetName, train.Count, test.Count, cancelled);
+            string augmentation = $"pad-4 random crop + horizontal flip{erasing.Description}, {train.Height}×{train.Width} input";
+            var report = Report(runs, first, datasetName, train.Count, test.Count, augmentation, cancelled);
             File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
             File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
             Plots.Degradation(runs.Select(r => (r.Name, r.History)).ToList(), first.DropLast ? train.Count / first.BatchSize : (train.Count + first.BatchSize - 1) / first.BatchSize,
@@ -79,7 +81,7 @@ internal static class DegradationExperiment
 
     internal sealed record ModelRun(string Name, int Layers, long Parameters, IReadOnlyList<EpochMetrics> History);
 
-    private static object Report(List<ModelRun> runs, TrainerOptions recipe, string dataset, int trainCount, int testCount, bool cancelled)
+    private static object Report(List<ModelRun> runs, TrainerOptions recipe, string dataset, int trainCount, int testCount, string augmentation, bool cancelled)
     {
         double? FinalTrain(string n) => runs.Find(r => r.Name == n)?.History is { Count: > 0 } h ? h[^1].TrainError : null;
         bool? Higher(string a, string b) => FinalTrain(a) is { } x && FinalTrain(b) is { } y ? x > y : null;
@@ -94,8 +96,10 @@ internal static class DegradationExperiment
             epochs = recipe.Epochs,
             batch = recipe.BatchSize,
             recipe = $"SGD lr {recipe.Sgd.LearningRate.ToString(CultureInfo.InvariantCulture)} momentum {recipe.Sgd.Momentum.ToString(CultureInfo.InvariantCulture)}" +
-                     $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}, {recipe.Schedule}, " +
-                     "pad-4 random crop + horizontal flip, 28×28 input",
+                     $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}" +
+                     $"{(recipe.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {recipe.Schedule}, " +
+                     $"{(recipe.LabelSmoothing > 0 ? $"label smoothing {recipe.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}, " : string.Empty)}{augmentation}",
+            prefetch = recipe.Prefetch,
             seed = recipe.Seed,
             machine = ExperimentReport.Machine(),
             complete = !cancelled,

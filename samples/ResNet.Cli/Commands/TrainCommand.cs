@@ -77,34 +77,79 @@ internal sealed class RecipeOptions
     }
 
     /// <summary>Loads the data for <paramref name="model"/> (its natural input size for image folders unless --input-size).</summary>
-    public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model) =>
-        TrainingData.Load(parse.GetValue(Dataset)!, parse.GetValue(Subset), parse.GetValue(TestSubset),
+    /// <exception cref="ArgumentException">--input-size was given for IDX data, which keeps its own size.</exception>
+    public (ImageDataset Train, ImageDataset Test, string Name) LoadData(ParseResult parse, string model)
+    {
+        string dataset = parse.GetValue(Dataset)!;
+        if (parse.GetValue(InputSize) is { } size && IsIdx(dataset))
+        {
+            throw new ArgumentException($"--input-size {size} applies to image folders only; '{dataset}' is IDX data, which trains at its own size (28×28).");
+        }
+
+        return TrainingData.Load(dataset, parse.GetValue(Subset), parse.GetValue(TestSubset),
             parse.GetValue(InputSize) ?? (ResNetFactory.GetTable(model).Stem == StemKind.Cifar ? 32 : 224), parse.GetValue(Grey) ? 1 : 3);
+    }
+
+    /// <summary>True when <paramref name="dataset"/> names IDX data (Fashion-MNIST or a folder of MNIST-format files), not an image folder.</summary>
+    public static bool IsIdx(string dataset) =>
+        dataset.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase) || (Directory.Exists(dataset) && FashionMnist.IsAvailable(dataset));
+
+    /// <summary>Rejects values of the augmentation and loader options that no run could honour, naming the option.</summary>
+    public void Validate(ParseResult parse)
+    {
+        if (parse.GetValue(Prefetch) is var prefetch and < 0)
+        {
+            throw new ArgumentException($"--prefetch must be ≥ 0 (batches prepared ahead; 0: none), got {prefetch}.");
+        }
+
+        if (parse.GetValue(Cutout) is var cutout and < 0)
+        {
+            throw new ArgumentException($"--cutout must be ≥ 0 (the square's side in pixels; 0: none), got {cutout}.");
+        }
+
+        if (parse.GetValue(RandomErasing) is var erasing && !(erasing >= 0 && erasing <= 1))
+        {
+            throw new ArgumentException($"--random-erasing must be a probability in [0, 1], got {erasing.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+
+    /// <summary>
+    /// The erasing steps --cutout and --random-erasing ask for (to apply after normalisation, so that "zero" is the mean),
+    /// and their description for a results file (", cutout 8 px, random erasing p 0.5"; empty when neither is given).
+    /// </summary>
+    public (IReadOnlyList<IBatchTransform> Steps, string Description) Erasing(ParseResult parse)
+    {
+        Validate(parse);
+        var steps = new List<IBatchTransform>();
+        string description = string.Empty;
+        if (parse.GetValue(Cutout) is var cutout and > 0)
+        {
+            steps.Add(Transforms.Cutout(cutout));
+            description += $", cutout {cutout} px";
+        }
+
+        if (parse.GetValue(RandomErasing) is var erasing and > 0)
+        {
+            steps.Add(Transforms.RandomErasing(erasing));
+            description += $", random erasing p {erasing.ToString(CultureInfo.InvariantCulture)}";
+        }
+
+        return (steps, description);
+    }
 
     public TrainerOptions ToTrainerOptions(ParseResult parse, string? outputDirectory, bool resume, string datasetName, ImageDataset? train = null)
     {
         var schedule = LearningRateSchedule.Parse(parse.GetValue(Schedule)!);
         double lr = parse.GetValue(Lr) ?? (schedule.Kind == ScheduleKind.OneCycle ? 0.2 : 0.1);
-        int cutout = parse.GetValue(Cutout);
-        double erasing = parse.GetValue(RandomErasing);
+        var erasing = Erasing(parse);
         IReadOnlyList<double>? mean = null, std = null;
         IBatchTransform? augmentation = null;
-        if ((cutout > 0 || erasing > 0) && train is not null)
+        if (erasing.Steps.Count > 0 && train is not null)
         {
             // The paper's crop + flip, normalisation, then the erasing kinds (after normalising, so "zero" is the mean).
             (mean, std) = train.ComputeMeanStd();
-            var steps = new List<IBatchTransform> { Transforms.RandomCrop(padding: 4), Transforms.RandomHorizontalFlip(), Transforms.Normalize(mean, std) };
-            if (cutout > 0)
-            {
-                steps.Add(Transforms.Cutout(cutout));
-            }
-
-            if (erasing > 0)
-            {
-                steps.Add(Transforms.RandomErasing(erasing));
-            }
-
-            augmentation = Transforms.Compose(steps.ToArray());
+            augmentation = Transforms.Compose(
+                new IBatchTransform[] { Transforms.RandomCrop(padding: 4), Transforms.RandomHorizontalFlip(), Transforms.Normalize(mean, std) }.Concat(erasing.Steps).ToArray());
         }
 
         return new TrainerOptions
@@ -172,6 +217,7 @@ internal static class TrainCommand
 
         command.SetAction(parse => Cli.Guard(() =>
         {
+            recipe.Validate(parse);
             recipe.ApplyRuntime(parse);
             var (train, test, datasetName) = recipe.LoadData(parse, parse.GetValue(name)!);
             string dir = parse.GetValue(output)!;

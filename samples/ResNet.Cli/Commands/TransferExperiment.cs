@@ -74,28 +74,37 @@ internal static class TransferExperiment
             throw new ArgumentException($"--input-size must be ≥ 32 for the ImageNet backbone (it downsamples 32×), got {inputSize}.");
         }
 
+        // Every recipe option reaches the trainer (tested): --cutout and --random-erasing after the backbone's
+        // normalisation, --no-decay-norm-bias and --prefetch in the options below, --grey for image folders.
+        var erasing = recipe.Erasing(parse);
         recipe.ApplyRuntime(parse);
-        var (grey, greyTest, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, subset, testSubset, inputSize, 1);
-        if (grey.Channels != 1)
+        var (data, dataTest, datasetName) = TrainingData.Load(parse.GetValue(recipe.Dataset)!, subset, testSubset, inputSize, parse.GetValue(recipe.Grey) ? 1 : 3);
+        if (data.Channels is not (1 or 3))
         {
-            throw new ArgumentException($"experiment transfer repeats grey images to RGB; {datasetName} has {grey.Channels} channels (use --grey for image folders).");
+            throw new ArgumentException($"experiment transfer needs grey or RGB images for its RGB backbone; {datasetName} has {data.Channels} channels.");
         }
 
         // The backbone first: a missing model file fails before any training.
         using var backbone = PretrainedBackbones.MlNetResNet18();
-        var train = grey.RepeatChannels(3);
-        var test = greyTest.RepeatChannels(3);
+        bool grey = data.Channels == 1;
+        var train = grey ? data.RepeatChannels(3) : data;
+        var test = grey ? dataTest.RepeatChannels(3) : dataTest;
         var classNames = train.ClassNames;
         var backboneMetadata = backbone.Metadata;
         var testTransform = Transforms.Pretrained(backboneMetadata, inputSize);
-        var trainTransform = Transforms.Compose(Transforms.RandomHorizontalFlip(), testTransform);
+        var trainTransform = Transforms.Compose(new[] { Transforms.RandomHorizontalFlip(), testTransform }.Concat(erasing.Steps).ToArray());
         var baseOptions = new TrainerOptions
         {
             Epochs = epochs,
             BatchSize = batch,
-            Sgd = new SgdOptions { LearningRate = lr, WeightDecay = parse.GetValue(recipe.WeightDecay), Nesterov = parse.GetValue(recipe.Nesterov) },
+            Sgd = new SgdOptions
+            {
+                LearningRate = lr, WeightDecay = parse.GetValue(recipe.WeightDecay), Nesterov = parse.GetValue(recipe.Nesterov),
+                NoDecayOnNormAndBias = parse.GetValue(recipe.NoDecayNormBias),
+            },
             Schedule = schedule,
             LabelSmoothing = parse.GetValue(recipe.LabelSmoothing),
+            Prefetch = parse.GetValue(recipe.Prefetch),
             Seed = seed,
             Mean = backboneMetadata.Mean,
             Std = backboneMetadata.Std,
@@ -171,7 +180,8 @@ internal static class TransferExperiment
             }
         }
 
-        var report = Report(runs, baseOptions, backbone, datasetName, train.Count, test.Count, inputSize, cancelled);
+        string input = grey ? $"grey repeated to 3 channels; bilinear resize {data.Height} → {inputSize}" : $"RGB; bilinear resize {data.Height} → {inputSize}";
+        var report = Report(runs, baseOptions, backbone, datasetName, train.Count, test.Count, inputSize, input, "random horizontal flip" + erasing.Description, cancelled);
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
         File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
@@ -189,7 +199,8 @@ internal static class TransferExperiment
 
     private static string Fmt(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 
-    private static object Report(List<TransferRun> runs, TrainerOptions o, ResNet backbone, string dataset, int trainCount, int testCount, int inputSize, bool cancelled)
+    private static object Report(List<TransferRun> runs, TrainerOptions o, ResNet backbone, string dataset, int trainCount, int testCount, int inputSize, string input,
+        string augmentation, bool cancelled)
     {
         var m = backbone.Metadata;
         return new
@@ -200,7 +211,7 @@ internal static class TransferExperiment
                 name = backbone.ModelName,
                 source = m.Extra is { } e && e.TryGetValue("source", out var src) ? src : "ML.NET ResNet-18",
                 table = $"[{string.Join(", ", backbone.Table.Layers)}] basic blocks",
-                preprocessing = $"grey repeated to 3 channels; bilinear resize 28 → {inputSize}; ×255, RGB → {(m.Extra?.GetValueOrDefault("channel_order") ?? "RGB")}, " +
+                preprocessing = $"{input}; ×255, RGB → {(m.Extra?.GetValueOrDefault("channel_order") ?? "RGB")}, " +
                                 "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size; no std division",
             },
             command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
@@ -210,8 +221,10 @@ internal static class TransferExperiment
             inputSize,
             epochs = o.Epochs,
             batch = o.BatchSize,
-            recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}, " +
-                     $"{o.Schedule} per iteration, random horizontal flip, evaluation after every epoch",
+            recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}" +
+                     $"{(o.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {o.Schedule} per iteration, {augmentation}, " +
+                     $"{(o.LabelSmoothing > 0 ? $"label smoothing {Fmt(o.LabelSmoothing)}, " : string.Empty)}evaluation after every epoch",
+            prefetch = o.Prefetch,
             seed = o.Seed,
             machine = ExperimentReport.Machine(),
             complete = !cancelled,
