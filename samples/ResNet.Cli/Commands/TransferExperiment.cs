@@ -211,8 +211,9 @@ internal static class TransferExperiment
                 name = backbone.ModelName,
                 source = m.Extra is { } e && e.TryGetValue("source", out var src) ? src : "ML.NET ResNet-18",
                 table = $"[{string.Join(", ", backbone.Table.Layers)}] basic blocks",
-                preprocessing = $"{input}; ×255, RGB → {(m.Extra?.GetValueOrDefault("channel_order") ?? "RGB")}, " +
-                                "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size; no std division",
+                preprocessing = $"{input}; ×{m.PixelMax:G}, RGB → {m.ChannelOrder.ToString().ToUpperInvariant()}, " +
+                                (m.MeanImage is null ? "minus the per-channel mean" : "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size") +
+                                (m.Std.All(v => v == 1) ? "; no std division" : "; divided by the std"),
             },
             command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
             dataset,
