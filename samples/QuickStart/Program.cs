@@ -57,7 +57,7 @@ else if (budget > 0)
     cifar.eval();
     var pixels = new byte[40 * 30 * 3];
     new Random(1).NextBytes(pixels);
-    byte[] png = ImageEncoder.EncodePng(new PixelImage(40, 30, 3, pixels));
+    byte[] png = new PixelImage(40, 30, 3, pixels).EncodePng();
     using var classifier = new ImageClassifier(cifar);
     var prediction = classifier.Classify(png, topK: 3);
     Console.WriteLine($"image classifier: {png.Length} PNG bytes -> {classifier.Transform.InputSize}² input -> top-3 classes " +

@@ -76,7 +76,7 @@ internal static class CalibrationSource
             throw new ArgumentException($"--calibrate '{spec}' holds no image files ({string.Join(", ", extensions)}).");
         }
 
-        var images = files.Select(f => ImageDecoder.Decode(f, metadata.InChannels));
+        var images = files.Select(f => PixelImage.Decode(f, metadata.InChannels));
         return Calibration.FromImages(images, new ImageTransform(metadata), kind, source: $"{Path.GetFullPath(spec)} (first {files.Count} images)");
     }
 
