@@ -44,8 +44,8 @@ internal static class CalibrationSource
         if (idx)
         {
             var train = spec.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase)
-                ? FashionMnist.Load(DatasetSplit.Train)
-                : FashionMnist.Load(DatasetSplit.Train, spec);
+                ? FashionMnist.Train()
+                : FashionMnist.Train(spec);
             ImageDataset data = train.Take(count);
             if (model.Options.InChannels != data.Channels)
             {
