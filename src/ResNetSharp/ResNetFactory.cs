@@ -227,13 +227,13 @@ public static class ResNetFactory
     public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
 
     /// <summary>
-    /// Builds the model for registered pretrained weights (<see cref="WeightsRegistry"/>: <c>resnet50.imagenet1k_v2</c>,
+    /// Builds the model for registered pretrained weights (<see cref="PretrainedWeights.Get"/>: <c>resnet50.imagenet1k_v2</c>,
     /// torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>, or a bare architecture for torchvision's default), downloads
     /// the file into the cache unless it is there already (hash-checked), loads it strictly (.pth or safetensors) and
     /// sets <see cref="ResNet.Metadata"/> to the entry's (preprocessing, ImageNet class names).
     /// </summary>
     /// <param name="name">A registered weights name.</param>
-    /// <param name="cacheDirectory">Cache folder; null for <see cref="WeightsCache.DefaultDirectory"/>.</param>
+    /// <param name="cacheDirectory">Cache folder; null for <see cref="PretrainedWeights.DefaultCacheDirectory"/>.</param>
     /// <param name="progress">Download progress (not called on a cache hit).</param>
     /// <param name="device">Device for the model, or null for the CPU.</param>
     /// <param name="dtype">Parameter dtype, or null for float32.</param>
