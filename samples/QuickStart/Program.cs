@@ -30,15 +30,15 @@ using (torch.no_grad())
 int budget = int.TryParse(Environment.GetEnvironmentVariable("QUICKSTART_TRAIN_IMAGES"), out int b) ? b : 10_000;
 if (budget > 0 && FashionMnist.IsAvailable())
 {
-    var train = FashionMnist.Load(DatasetSplit.Train).Take(budget);
-    var test = FashionMnist.Load(DatasetSplit.Test).Take(Math.Max(100, Math.Min(2_000, budget / 5)));
+    var train = FashionMnist.Train().Take(budget);
+    var test = FashionMnist.Test().Take(Math.Max(100, Math.Min(2_000, budget / 5)));
     torch.manual_seed(0);
     using var net = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 });
     var trainer = new Trainer(net, train, test, new TrainerOptions
     {
         Epochs = 2,
         Sgd = new SgdOptions { LearningRate = 0.2, WeightDecay = 5e-4, Nesterov = true },
-        Schedule = new LearningRateSchedule { Kind = ScheduleKind.OneCycle },
+        Schedule = LearningRateSchedule.OneCycle(),
     });
     Console.WriteLine($"training resnet20 on {train.Count:N0} Fashion-MNIST images for 2 epochs (pad-crop + flip, SGD, one-cycle)…");
     var result = trainer.Fit(new ConsoleProgress());
@@ -57,7 +57,7 @@ else if (budget > 0)
     cifar.eval();
     var pixels = new byte[40 * 30 * 3];
     new Random(1).NextBytes(pixels);
-    byte[] png = ImageEncoder.EncodePng(new PixelImage(40, 30, 3, pixels));
+    byte[] png = new PixelImage(40, 30, 3, pixels).EncodePng();
     using var classifier = new ImageClassifier(cifar);
     var prediction = classifier.Classify(png, topK: 3);
     Console.WriteLine($"image classifier: {png.Length} PNG bytes -> {classifier.Transform.InputSize}² input -> top-3 classes " +

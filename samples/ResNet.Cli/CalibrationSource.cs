@@ -51,10 +51,10 @@ internal static class CalibrationSource
             throw new ArgumentException($"--calibration-images must be ≥ 1, got {count}.");
         }
 
-        var kind = method.Trim().ToLowerInvariant() switch
+        double percentile = method.Trim().ToLowerInvariant() switch
         {
-            "percentile" => CalibrationMethod.Percentile,
-            "minmax" or "min-max" => CalibrationMethod.MinMax,
+            "percentile" => Calibration.DefaultPercentile,
+            "minmax" or "min-max" => Calibration.MinMax,
             _ => throw new ArgumentException($"--calibration-method must be percentile or minmax, got '{method}'."),
         };
         var metadata = model.Metadata;
@@ -62,8 +62,8 @@ internal static class CalibrationSource
         if (idx)
         {
             var train = spec.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase)
-                ? FashionMnist.Load(DatasetSplit.Train)
-                : FashionMnist.Load(DatasetSplit.Train, spec);
+                ? FashionMnist.Train()
+                : FashionMnist.Train(spec);
             ImageDataset data = train.Take(count);
             if (model.Options.InChannels != data.Channels)
             {
@@ -73,7 +73,7 @@ internal static class CalibrationSource
             var transform = IdxTransform(metadata, data.Height, "--calibrate");
             var loader = new DataLoader(data, new DataLoaderOptions { BatchSize = data.Count, Shuffle = false, Transform = transform });
             using var batch = loader.GetBatches(0, 0).First();
-            return Calibration.FromTensor(batch.Images, kind, source: $"{train.Name} (first {data.Count})");
+            return Calibration.FromTensor(batch.Images, percentile, source: $"{train.Name} (first {data.Count})");
         }
 
         if (!Directory.Exists(spec))
@@ -92,14 +92,14 @@ internal static class CalibrationSource
             throw new ArgumentException($"--calibrate '{spec}' holds no image files ({string.Join(", ", extensions)}).");
         }
 
-        var images = files.Select(f => ImageDecoder.Decode(f, metadata.InChannels));
-        return Calibration.FromImages(images, new ImageTransform(metadata), kind, source: $"{Path.GetFullPath(spec)} (first {files.Count} images)");
+        var images = files.Select(f => PixelImage.Decode(f, metadata.InChannels));
+        return Calibration.FromImages(images, new ImageTransform(metadata), percentile, source: $"{Path.GetFullPath(spec)} (first {files.Count} images)");
     }
 
     /// <summary>Gaussian images for timing only (their values do not change the speed of int8 kernels).</summary>
     public static Calibration Random(ResNet model, int size)
     {
         using var x = torch.randn(8, model.Options.InChannels, size, size);
-        return Calibration.FromTensor(x, CalibrationMethod.MinMax, source: "8 Gaussian images (timing only)");
+        return Calibration.FromTensor(x, Calibration.MinMax, source: "8 Gaussian images (timing only)");
     }
 }

@@ -22,15 +22,15 @@ internal static class TrainingData
         string name;
         if (dataset.Trim().Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase))
         {
-            train = FashionMnist.Load(DatasetSplit.Train);
-            test = FashionMnist.Load(DatasetSplit.Test);
+            train = FashionMnist.Train();
+            test = FashionMnist.Test();
             name = "fashion-mnist";
         }
         else if (Directory.Exists(dataset) && FashionMnist.IsAvailable(dataset))
         {
             // A folder holding MNIST-format IDX files (Fashion-MNIST or a copy of it).
-            train = FashionMnist.Load(DatasetSplit.Train, dataset);
-            test = FashionMnist.Load(DatasetSplit.Test, dataset);
+            train = FashionMnist.Train(dataset);
+            test = FashionMnist.Test(dataset);
             name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataset)));
         }
         else if (Directory.Exists(dataset))
@@ -44,8 +44,8 @@ internal static class TrainingData
                     $"'{dataset}' holds neither IDX files (train-images-idx3-ubyte[.gz], …) nor image folders train/<class>/… and test/<class>/… (or val/).");
             }
 
-            train = new ImageFolderDataset(trainDir, imageSize, channels);
-            test = new ImageFolderDataset(testDir, imageSize, channels);
+            train = ImageDataset.FromFolder(trainDir, imageSize, channels);
+            test = ImageDataset.FromFolder(testDir, imageSize, channels);
             if (!train.ClassNames.SequenceEqual(test.ClassNames))
             {
                 throw new ArgumentException($"'{trainDir}' and '{testDir}' have different class folders ({train.ClassNames.Count} and {test.ClassNames.Count}).");

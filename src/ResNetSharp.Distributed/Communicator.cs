@@ -3,8 +3,11 @@ using System.Globalization;
 
 namespace ResNetSharp.Distributed;
 
-/// <summary>An MPI call failed (the world's error handler is MPI_ERRORS_RETURN, so failures arrive here rather than aborting).</summary>
-public sealed class MpiException : Exception
+/// <summary>
+/// An MPI call failed (the world's error handler is MPI_ERRORS_RETURN, so failures arrive here rather than aborting).
+/// Internal: callers see an <see cref="InvalidOperationException"/> whose message names the MPI function and error.
+/// </summary>
+internal sealed class MpiException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     /// <param name="message">What failed and MPI's error text.</param>
@@ -38,8 +41,9 @@ public sealed class MpiException : Exception
 /// disposed, and disposing finalises MPI. Calls are serialised by a lock (MPI_THREAD_SERIALIZED).
 /// The library is found from <c>RESNETSHARP_MPI_LIBRARY</c> when set, otherwise <c>libmpi.so.40</c> under Open MPI's
 /// launcher and <c>libmpich.so.12</c> under MPICH's (Hydra's) launcher.
+/// Internal: users reach it through <see cref="DataParallel"/>, which is what <see cref="Training.TrainerOptions.Distributed"/> takes.
 /// </remarks>
-public sealed unsafe class Communicator : IDisposable
+internal sealed unsafe class Communicator : IDisposable
 {
     private static readonly object Gate = new();
     private static Communicator? current;

@@ -29,7 +29,10 @@ public sealed class DataParallel : IDataParallel, IDisposable
     }
 
     /// <summary>The processes and their collectives.</summary>
-    public Communicator Communicator { get; }
+    internal Communicator Communicator { get; }
+
+    /// <summary>The MPI in use: <c>Open MPI</c>, <c>MPICH</c>, or <c>none</c> for a single process started without a launcher.</summary>
+    public string Implementation => Communicator.Implementation;
 
     /// <summary>BatchNorm statistics over the global batch (true) or per process (false, DDP's default).</summary>
     public bool SyncBatchNorm { get; }
@@ -46,10 +49,18 @@ public sealed class DataParallel : IDataParallel, IDisposable
     /// <summary>Seconds spent in the gradient allreduce so far (with the packing into buckets).</summary>
     public double AllreduceSeconds { get; private set; }
 
-    /// <summary>The job this process was started in (see <see cref="Distributed.Communicator.FromEnvironment"/>).</summary>
+    /// <summary>
+    /// The job this process was started in. Under <c>mpiexec</c> (MPICH or Open MPI, detected from the launcher's
+    /// environment and confirmed from the loaded library's exports) it is MPI's world; without a launcher it is a world
+    /// of one process that needs no MPI installed and never loads it (every collective is then the identity).
+    /// </summary>
+    /// <remarks>
+    /// One MPI world per process: MPI is initialised once, and disposing the <see cref="DataParallel"/> finalises it. The library is found from <c>RESNETSHARP_MPI_LIBRARY</c> when set, otherwise <c>libmpi.so.40</c> under
+    /// Open MPI's launcher and <c>libmpich.so.12</c> under MPICH's (Hydra's) launcher.
+    /// </remarks>
     /// <param name="syncBatchNorm">Synchronise BatchNorm statistics over the processes.</param>
     /// <param name="expectedSize">When set, the number of processes the job must have.</param>
-    /// <exception cref="InvalidOperationException">More than one process expected without an MPI launcher, or a different number started.</exception>
+    /// <exception cref="InvalidOperationException">More than one process expected without an MPI launcher, a different number started, or an MPI call failed (the message names the function and MPI's error).</exception>
     /// <exception cref="DllNotFoundException">Under a launcher, no MPI library loads.</exception>
     public static DataParallel FromEnvironment(bool syncBatchNorm = false, int? expectedSize = null) =>
         new(Communicator.FromEnvironment(expectedSize), syncBatchNorm, GradientBuckets.DefaultBucketBytes);
@@ -93,6 +104,6 @@ public sealed class DataParallel : IDataParallel, IDisposable
     /// <inheritdoc/>
     public void CheckSame(string setting, long value) => Communicator.CheckSame(setting, value);
 
-    /// <summary>Finalises MPI (see <see cref="Communicator.Dispose"/>).</summary>
+    /// <summary>Finalises MPI (once per process: a later <see cref="FromEnvironment"/> under a launcher cannot start it again).</summary>
     public void Dispose() => Communicator.Dispose();
 }

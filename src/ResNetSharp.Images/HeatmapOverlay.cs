@@ -9,7 +9,7 @@ namespace ResNetSharp.Images;
 /// model's input, i.e. the center crop of the resized image (<see cref="TransformGeometry"/>); outside that square
 /// the image is shown dimmed, so it is visible what the model did not see.
 /// </summary>
-public static class HeatmapOverlay
+internal static class HeatmapOverlay
 {
     /// <summary>Renders the overlay at the image's own size.</summary>
     /// <param name="image">The original image (RGB or grey).</param>

@@ -25,7 +25,7 @@ public sealed class ImageDecodeException : IOException
     public string SourceName { get; }
 }
 
-/// <summary>Limits and behaviour of <see cref="ImageDecoder"/>.</summary>
+/// <summary>Limits and behaviour of <see cref="PixelImage.Decode(string, int, ImageDecodeOptions?)"/> and its overloads.</summary>
 public sealed record ImageDecodeOptions
 {
     /// <summary>
@@ -66,7 +66,7 @@ public sealed record ImageDecodeOptions
 /// <see cref="ImageDecodeOptions.MaxPixels"/> (checked before allocating, so a 50,000 × 50,000 header costs nothing),
 /// or more encoded bytes than <see cref="ImageDecodeOptions.MaxEncodedBytes"/>. Thread-safe: every call is independent.
 /// </remarks>
-public static class ImageDecoder
+internal static class ImageDecoder
 {
     /// <summary>Decodes a file.</summary>
     /// <param name="path">The image file.</param>

@@ -3,8 +3,8 @@ using SkiaSharp;
 
 namespace ResNetSharp.Images;
 
-/// <summary>Writes images as PNG with SkiaSharp, atomically.</summary>
-public static class ImageEncoder
+/// <summary>Writes images as PNG with SkiaSharp, atomically (public as <see cref="PixelImage.EncodePng"/> and <see cref="PixelImage.SavePng"/>).</summary>
+internal static class ImageEncoder
 {
     /// <summary>Encodes an image as PNG bytes.</summary>
     /// <param name="image">RGB or grey.</param>

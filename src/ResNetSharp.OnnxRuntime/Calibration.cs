@@ -13,39 +13,24 @@ using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 
 namespace ResNetSharp.OnnxRuntime;
 
-/// <summary>How int8 calibration turns the activations it saw into a range.</summary>
-public enum CalibrationMethod
-{
-    /// <summary>The smallest and largest value seen.</summary>
-    MinMax,
-
-    /// <summary>
-    /// The <see cref="Calibration.Percentile"/>-th percentile of the values seen (and the complementary one below), so
-    /// that a few outliers do not stretch the range and coarsen every other value.
-    /// </summary>
-    Percentile,
-}
-
 /// <summary>
-/// The images that calibrate int8 activation ranges (preprocessed as the model expects) and the method: the float
-/// model runs on them in ONNX Runtime with every quantised activation as an extra output, and each activation's range
-/// comes from the values seen.
+/// The images that calibrate int8 activation ranges (preprocessed as the model expects) and the percentile kept: the
+/// float model runs on them in ONNX Runtime with every quantised activation as an extra output, and each activation's
+/// range runs from the (100 − <see cref="Percentile"/>)-th to the <see cref="Percentile"/>-th percentile of the values
+/// seen, so that a few outliers do not stretch the range and coarsen every other value. A percentile of 100 is the
+/// smallest and largest value seen (min-max). Setting <see cref="InferenceOptions.Calibration"/> is what makes
+/// <see cref="InferenceExtensions.ForInference"/> build the int8 network.
 /// </summary>
 public sealed class Calibration
 {
     private const int Bins = 4096;
     private readonly float[] data;
 
-    private Calibration(float[] data, int count, int channels, int height, int width, CalibrationMethod method, double percentile, string source)
+    private Calibration(float[] data, int count, int channels, int height, int width, double percentile, string source)
     {
-        if (!Enum.IsDefined(method))
-        {
-            throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown CalibrationMethod: expected MinMax or Percentile.");
-        }
-
         if (!(percentile > 50 && percentile <= 100))
         {
-            throw new ArgumentOutOfRangeException(nameof(percentile), percentile, "The calibration percentile must be in (50, 100], e.g. 99.999.");
+            throw new ArgumentOutOfRangeException(nameof(percentile), percentile, "The calibration percentile must be in (50, 100], e.g. 99.999 (100: min-max).");
         }
 
         if (count < 1)
@@ -58,7 +43,6 @@ public sealed class Calibration
         Channels = channels;
         Height = height;
         Width = width;
-        Method = method;
         Percentile = percentile;
         Source = source;
     }
@@ -78,26 +62,26 @@ public sealed class Calibration
     /// <summary>Width of each image.</summary>
     public int Width { get; }
 
-    /// <summary>Min-max or percentile.</summary>
-    public CalibrationMethod Method { get; }
-
-    /// <summary>The percentile <see cref="CalibrationMethod.Percentile"/> keeps.</summary>
+    /// <summary>The percentile kept: each range runs from the (100 − this)-th to this percentile of the values seen; 100 is min-max.</summary>
     public double Percentile { get; }
+
+    /// <summary>The calibration percentile that is min-max: the smallest and largest value seen.</summary>
+    public const double MinMax = 100;
 
     /// <summary>Where the images came from (recorded in a quantised file's metadata).</summary>
     public string Source { get; }
 
     /// <summary>The recipe as recorded in a quantised model's metadata.</summary>
     public string Recipe => string.Create(CultureInfo.InvariantCulture,
-        $"{(Method == CalibrationMethod.MinMax ? "min-max" : $"percentile {Percentile}")} over {Count} images ({Channels}×{Height}×{Width}) from {Source}");
+        $"{(Percentile >= MinMax ? "min-max" : $"percentile {Percentile}")} over {Count} images ({Channels}×{Height}×{Width}) from {Source}");
 
     /// <summary>Calibration images from a preprocessed batch (N × C × H × W, normalised as the model expects); the data is copied.</summary>
     /// <param name="batch">float32 images on any device.</param>
-    /// <param name="method">Range method. Default <see cref="CalibrationMethod.Percentile"/>.</param>
-    /// <param name="percentile">Kept percentile for <see cref="CalibrationMethod.Percentile"/>. Default <see cref="DefaultPercentile"/>.</param>
+    /// <param name="percentile">Kept percentile, in (50, 100]; <see cref="MinMax"/> (100) for min-max. Default <see cref="DefaultPercentile"/>.</param>
     /// <param name="source">A label for the recipe.</param>
     /// <exception cref="ArgumentException">The tensor is not a non-empty float32 N × C × H × W batch.</exception>
-    public static Calibration FromTensor(Tensor batch, CalibrationMethod method = CalibrationMethod.Percentile, double percentile = DefaultPercentile, string source = "a tensor")
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="percentile"/> is outside (50, 100].</exception>
+    public static Calibration FromTensor(Tensor batch, double percentile = DefaultPercentile, string source = "a tensor")
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.dim() != 4 || batch.dtype != torch.ScalarType.Float32 || batch.shape[0] < 1)
@@ -108,18 +92,17 @@ public sealed class Calibration
 
         using var cpu = batch.detach().cpu().contiguous();
         return new Calibration(cpu.data<float>().ToArray(), (int)batch.shape[0], (int)batch.shape[1], (int)batch.shape[2], (int)batch.shape[3],
-            method, percentile, source);
+            percentile, source);
     }
 
     /// <summary>Calibration images from decoded pictures, preprocessed by <paramref name="transform"/> (the model's eval transform).</summary>
     /// <param name="images">The pictures (at least one).</param>
     /// <param name="transform">The eval transform, e.g. <c>new ImageTransform(model.Metadata)</c>.</param>
-    /// <param name="method">Range method. Default <see cref="CalibrationMethod.Percentile"/>.</param>
-    /// <param name="percentile">Kept percentile. Default <see cref="DefaultPercentile"/>.</param>
+    /// <param name="percentile">Kept percentile, in (50, 100]; <see cref="MinMax"/> (100) for min-max. Default <see cref="DefaultPercentile"/>.</param>
     /// <param name="source">A label for the recipe.</param>
     /// <exception cref="ArgumentException">No image was given.</exception>
-    public static Calibration FromImages(IEnumerable<PixelImage> images, ImageTransform transform, CalibrationMethod method = CalibrationMethod.Percentile,
-        double percentile = DefaultPercentile, string source = "images")
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="percentile"/> is outside (50, 100].</exception>
+    public static Calibration FromImages(IEnumerable<PixelImage> images, ImageTransform transform, double percentile = DefaultPercentile, string source = "images")
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(transform);
@@ -131,7 +114,7 @@ public sealed class Calibration
             count++;
         }
 
-        return new Calibration(data.ToArray(), count, transform.Channels, transform.InputSize, transform.InputSize, method, percentile, source);
+        return new Calibration(data.ToArray(), count, transform.Channels, transform.InputSize, transform.InputSize, percentile, source);
     }
 
     /// <summary>
@@ -182,7 +165,7 @@ public sealed class Calibration
                 }
             }
         });
-        if (Method == CalibrationMethod.MinMax)
+        if (Percentile >= MinMax)
         {
             return names.Zip(outputs).ToDictionary(p => p.First, p => (min[p.Second], max[p.Second]));
         }

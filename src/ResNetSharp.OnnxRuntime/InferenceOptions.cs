@@ -16,8 +16,11 @@ public enum InferenceDevice
     Cuda,
 }
 
-/// <summary>The arithmetic of the network that <see cref="InferenceExtensions.ForInference"/> runs.</summary>
-public enum InferencePrecision
+/// <summary>
+/// The arithmetic of the network that <see cref="InferenceExtensions.ForInference"/> runs; internal, since it follows
+/// from <see cref="InferenceOptions.Calibration"/> (set: int8; null: float32).
+/// </summary>
+internal enum InferencePrecision
 {
     /// <summary>float32 weights and activations: outputs equal the eval model's to float32 rounding.</summary>
     Float32,
@@ -48,9 +51,13 @@ public sealed record InferenceOptions
     /// </summary>
     public bool FeatureMaps { get; init; }
 
-    /// <summary>Float32 (the default) or calibrated int8.</summary>
-    public InferencePrecision Precision { get; init; } = InferencePrecision.Float32;
-
-    /// <summary>The images and method that calibrate int8 activation ranges; required for <see cref="InferencePrecision.Int8"/>.</summary>
+    /// <summary>
+    /// Null (the default): float32 weights and activations, outputs equal to the eval model's to float32 rounding. Set:
+    /// static int8 quantisation (ONNX QDQ), per-channel symmetric int8 weights and per-tensor uint8 activations whose
+    /// ranges these images calibrate (<see cref="Calibration.FromImages"/>, <see cref="Calibration.FromTensor"/>).
+    /// </summary>
     public Calibration? Calibration { get; init; }
+
+    /// <summary>Float32, or int8 when <see cref="Calibration"/> is set.</summary>
+    internal InferencePrecision Precision => Calibration is null ? InferencePrecision.Float32 : InferencePrecision.Int8;
 }

@@ -281,7 +281,7 @@ public sealed class OnnxRuntimeResNet : IDisposable
 }
 
 /// <summary>Entry point of the fast inference path.</summary>
-public static class InferenceExtensions
+public static partial class InferenceExtensions
 {
     /// <summary>
     /// Builds an ONNX Runtime copy of <paramref name="model"/> for inference: BatchNorm folded into the convolutions

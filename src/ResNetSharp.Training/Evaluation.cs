@@ -33,8 +33,8 @@ public sealed record EvaluationResult
         Confusion.Select((row, t) => row.Sum() is var n && n > 0 ? (double)row[t] / n : double.NaN).ToArray();
 }
 
-/// <summary>Evaluates a classifier on a dataset (eval mode, no gradients).</summary>
-public static class Evaluator
+/// <summary>Evaluates a classifier on a dataset (eval mode, no gradients); public as <see cref="Trainer.Evaluate"/>.</summary>
+internal static class Evaluator
 {
     /// <summary>Runs <paramref name="model"/> over <paramref name="dataset"/> in order and scores it.</summary>
     /// <param name="model">The classifier; put in eval mode during the call and restored afterwards.</param>

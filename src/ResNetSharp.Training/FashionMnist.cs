@@ -5,8 +5,8 @@ using System.Linq;
 
 namespace ResNetSharp.Training;
 
-/// <summary>Which part of a dataset.</summary>
-public enum DatasetSplit
+/// <summary>Which part of a dataset (public as <see cref="FashionMnist.Train"/> and <see cref="FashionMnist.Test"/>).</summary>
+internal enum DatasetSplit
 {
     /// <summary>The training images (Fashion-MNIST: 60,000).</summary>
     Train,
@@ -38,12 +38,24 @@ public static class FashionMnist
         return new[] { DatasetSplit.Train, DatasetSplit.Test }.All(s => Find(dir, s) is not null);
     }
 
-    /// <summary>Loads one split into memory (47 MB for the training set).</summary>
+    /// <summary>Loads the 60,000 training images into memory (47 MB).</summary>
+    /// <param name="folder">Folder holding <c>train-images-idx3-ubyte[.gz]</c> and <c>train-labels-idx1-ubyte[.gz]</c>; default <see cref="DefaultFolder"/>.</param>
+    /// <exception cref="FileNotFoundException">The files are not there; the message says how to get them.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed; the message names it.</exception>
+    public static ImageDataset Train(string? folder = null) => Load(DatasetSplit.Train, folder);
+
+    /// <summary>Loads the 10,000 test images into memory.</summary>
+    /// <param name="folder">Folder holding <c>t10k-images-idx3-ubyte[.gz]</c> and <c>t10k-labels-idx1-ubyte[.gz]</c>; default <see cref="DefaultFolder"/>.</param>
+    /// <exception cref="FileNotFoundException">The files are not there; the message says how to get them.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed; the message names it.</exception>
+    public static ImageDataset Test(string? folder = null) => Load(DatasetSplit.Test, folder);
+
+    /// <summary>Loads one split into memory.</summary>
     /// <param name="split">Train or test.</param>
     /// <param name="folder">Folder holding <c>train-images-idx3-ubyte[.gz]</c>, <c>train-labels-idx1-ubyte[.gz]</c>, <c>t10k-…</c>; default <see cref="DefaultFolder"/>.</param>
     /// <exception cref="FileNotFoundException">The files are not there; the message says how to get them.</exception>
     /// <exception cref="InvalidDataException">A file is malformed; the message names it.</exception>
-    public static ImageDataset Load(DatasetSplit split, string? folder = null)
+    internal static ImageDataset Load(DatasetSplit split, string? folder = null)
     {
         string dir = folder ?? DefaultFolder;
         var files = Find(dir, split) ?? throw new FileNotFoundException(

@@ -37,6 +37,22 @@ public abstract class ImageDataset
     /// <summary>Writes sample <paramref name="index"/> into <paramref name="destination"/> (<see cref="SampleSize"/> floats, C × H × W, in [0, 1]).</summary>
     public abstract void ReadImage(int index, Span<float> destination);
 
+    /// <summary>
+    /// Images in class folders, as torchvision's <c>ImageFolder</c>: <c>root/&lt;class&gt;/&lt;image&gt;</c>, classes in
+    /// ordinal order of their folder names, images in ordinal order of their file names (PNG, JPEG, WebP, BMP, GIF).
+    /// Only the folder is indexed here; each image is decoded when it is read (on the data loader's prefetch thread), its
+    /// short side resized to <paramref name="size"/> with Pillow's resampling and centre-cropped to a square, and
+    /// scaled to [0, 1].
+    /// </summary>
+    /// <param name="root">The folder holding one sub-folder per class.</param>
+    /// <param name="size">Side of the square the images are brought to (e.g. 32, 64, 224).</param>
+    /// <param name="channels">3 for RGB (default), 1 for grey.</param>
+    /// <param name="interpolation">Resize filter. Default bilinear (torchvision's).</param>
+    /// <exception cref="System.IO.DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="ArgumentException">It has no class folder, a class folder has no image, or size/channels are invalid.</exception>
+    public static ImageDataset FromFolder(string root, int size, int channels = 3, ResizeInterpolation interpolation = ResizeInterpolation.Bilinear) =>
+        new ImageFolderDataset(root, size, channels, interpolation);
+
     /// <summary>The first <paramref name="count"/> samples (all when the dataset is smaller): a view, no copy.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is below 1.</exception>
     public ImageDataset Take(int count)

@@ -9,11 +9,11 @@ namespace ResNetSharp.Training;
 /// <summary>
 /// Images in class folders, as torchvision's <c>ImageFolder</c>: <c>root/&lt;class&gt;/&lt;image&gt;</c>, classes in
 /// ordinal order of their folder names, images in ordinal order of their file names (PNG, JPEG, WebP, BMP, GIF).
-/// Each image is decoded by <see cref="ImageDecoder"/> when it is read (on the <see cref="DataLoader"/>'s prefetch
+/// Made by <see cref="ImageDataset.FromFolder"/>. Each image is decoded by <see cref="PixelImage.Decode(string, int, ImageDecodeOptions?)"/> when it is read (on the <see cref="DataLoader"/>'s prefetch
 /// thread), its short side resized to <see cref="Size"/> with Pillow's resampling and centre-cropped to a square
 /// (<see cref="ImageTransform"/> with a crop ratio of 1), and scaled to [0, 1].
 /// </summary>
-public sealed class ImageFolderDataset : ImageDataset
+internal sealed class ImageFolderDataset : ImageDataset
 {
     private static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif" };
     private readonly (string Path, int Label)[] samples;

@@ -106,8 +106,8 @@ public sealed record SgdOptions
     }
 }
 
-/// <summary>The shape of a learning-rate schedule.</summary>
-public enum ScheduleKind
+/// <summary>The shape of a learning-rate schedule (public as the factories of <see cref="LearningRateSchedule"/>).</summary>
+internal enum ScheduleKind
 {
     /// <summary>Constant learning rate.</summary>
     Constant,
@@ -124,12 +124,18 @@ public enum ScheduleKind
 
 /// <summary>
 /// A learning-rate schedule, stepped once per iteration and built from TorchSharp's own schedulers
-/// (<c>MultiStepLR</c>, <c>CosineAnnealingLR</c>, <c>LinearLR</c> + <c>SequentialLR</c>, <c>OneCycleLR</c>).
+/// (<c>MultiStepLR</c>, <c>CosineAnnealingLR</c>, <c>LinearLR</c> + <c>SequentialLR</c>, <c>OneCycleLR</c>). Made by
+/// <see cref="Step"/>, <see cref="StepAt"/>, <see cref="Cosine"/>, <see cref="OneCycle"/>, <see cref="Constant"/> or
+/// <see cref="Parse"/>; each property applies to the shape that names it (adjust one with <c>with</c>).
 /// </summary>
 public sealed record LearningRateSchedule
 {
-    /// <summary>The kind. Default <see cref="ScheduleKind.Step"/>.</summary>
-    public ScheduleKind Kind { get; init; } = ScheduleKind.Step;
+    private LearningRateSchedule()
+    {
+    }
+
+    /// <summary>The shape.</summary>
+    internal ScheduleKind Kind { get; init; } = ScheduleKind.Step;
 
     /// <summary>
     /// Step schedule: where the rate is divided, as fractions of the whole run (default 0.5 and 0.75, the paper's
@@ -158,14 +164,49 @@ public sealed record LearningRateSchedule
     /// <summary>The paper's step schedule (÷10 at 50 % and 75 %).</summary>
     public static LearningRateSchedule PaperStep { get; } = new() { Kind = ScheduleKind.Step };
 
+    /// <summary>A constant learning rate.</summary>
+    public static LearningRateSchedule Constant() => new() { Kind = ScheduleKind.Constant };
+
+    /// <summary>
+    /// The paper's shape: the rate multiplied by <paramref name="gamma"/> at fractions of the run (§4.2: ÷10 at 32k and
+    /// 48k of 64k iterations, i.e. at 50 % and 75 %).
+    /// </summary>
+    /// <param name="milestoneFractions">Where the rate drops, as fractions of the whole run; null: 0.5 and 0.75.</param>
+    /// <param name="gamma">The factor at each milestone. Default 0.1 (÷10).</param>
+    public static LearningRateSchedule Step(IReadOnlyList<double>? milestoneFractions = null, double gamma = 0.1) =>
+        new() { Kind = ScheduleKind.Step, MilestoneFractions = milestoneFractions ?? PaperStep.MilestoneFractions, Gamma = gamma };
+
+    /// <summary>The step shape with the drops at exact iterations (e.g. 32000 and 48000).</summary>
+    /// <param name="iterations">Iterations at which the rate is multiplied by <paramref name="gamma"/>.</param>
+    /// <param name="gamma">The factor at each milestone. Default 0.1 (÷10).</param>
+    public static LearningRateSchedule StepAt(IReadOnlyList<int> iterations, double gamma = 0.1)
+    {
+        ArgumentNullException.ThrowIfNull(iterations);
+        return new() { Kind = ScheduleKind.Step, StepMilestones = iterations, Gamma = gamma };
+    }
+
+    /// <summary>Cosine annealing to <paramref name="minLearningRate"/> (Loshchilov and Hutter 2017), after an optional linear warm-up.</summary>
+    /// <param name="warmupSteps">Linear warm-up iterations from 1/<paramref name="warmupDivisor"/> of the rate. Default 0.</param>
+    /// <param name="minLearningRate">The final rate. Default 0.</param>
+    /// <param name="warmupDivisor">The warm-up starts at rate / this. Default 10.</param>
+    public static LearningRateSchedule Cosine(int warmupSteps = 0, double minLearningRate = 0, double warmupDivisor = 10) =>
+        new() { Kind = ScheduleKind.Cosine, WarmupSteps = warmupSteps, MinLearningRate = minLearningRate, WarmupDivisor = warmupDivisor };
+
+    /// <summary>
+    /// One-cycle (Smith 2018): warm up from max/25 to max over <paramref name="warmupFraction"/> of the run, then cosine
+    /// down to max/(25·10⁴); momentum cycles 0.95 → 0.85 → 0.95. Usually wants a higher peak rate than the step schedule (e.g. 0.2).
+    /// </summary>
+    /// <param name="warmupFraction">Fraction of the run spent warming up. Default 0.3 (PyTorch's).</param>
+    public static LearningRateSchedule OneCycle(double warmupFraction = 0.3) => new() { Kind = ScheduleKind.OneCycle, WarmupFraction = warmupFraction };
+
     /// <summary>Parses <c>constant</c>, <c>step</c>, <c>cosine</c> or <c>onecycle</c>.</summary>
     /// <exception cref="ArgumentException">Any other name.</exception>
     public static LearningRateSchedule Parse(string name) => (name ?? string.Empty).Trim().ToLowerInvariant() switch
     {
-        "constant" => new() { Kind = ScheduleKind.Constant },
+        "constant" => Constant(),
         "step" => PaperStep,
-        "cosine" => new() { Kind = ScheduleKind.Cosine },
-        "onecycle" or "one-cycle" => new() { Kind = ScheduleKind.OneCycle },
+        "cosine" => Cosine(),
+        "onecycle" or "one-cycle" => OneCycle(),
         _ => throw new ArgumentException($"Unknown schedule '{name}': expected constant, step, cosine or onecycle."),
     };
 

@@ -199,8 +199,8 @@ public sealed record TrainingResult
 /// </remarks>
 /// <example>
 /// <code>
-/// var train = FashionMnist.Load(DatasetSplit.Train);
-/// var test = FashionMnist.Load(DatasetSplit.Test);
+/// var train = FashionMnist.Train();
+/// var test = FashionMnist.Test();
 /// using var model = ResNetFactory.Create("resnet20", new ResNetOptions { InChannels = 1, NumClasses = 10 });
 /// var trainer = new Trainer(model, train, test, new TrainerOptions { Epochs = 15, OutputDirectory = "runs/r20" });
 /// var result = trainer.Fit(new Progress&lt;TrainingProgress&gt;(p => Console.Write($"\r{p.Epoch}/{p.Epochs} {p.Step}/{p.StepsPerEpoch}")));
@@ -208,6 +208,20 @@ public sealed record TrainingResult
 /// </example>
 public sealed class Trainer
 {
+    /// <summary>
+    /// Scores a classifier on a dataset, as the trainer does after every epoch: in order, eval mode, no gradients; top-1,
+    /// top-5, mean cross-entropy, per-class accuracy and the confusion matrix.
+    /// </summary>
+    /// <param name="model">The classifier; put in eval mode during the call and restored afterwards.</param>
+    /// <param name="dataset">The test images.</param>
+    /// <param name="transform">Applied to each batch before the model (usually <see cref="Transforms.Normalize"/> with the training mean/std); null feeds the pixels as stored.</param>
+    /// <param name="batchSize">Images per forward pass (≥ 1).</param>
+    /// <param name="cancellationToken">Stops between batches with <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, ImageDataset dataset, IBatchTransform? transform = null, int batchSize = 256,
+                                            CancellationToken cancellationToken = default) =>
+        Evaluator.Evaluate(model, dataset, transform, batchSize, cancellationToken);
+
     /// <summary>The checkpoint's file name in the output folder.</summary>
     public const string CheckpointFileName = TrainingCheckpoint.FileName;
 

@@ -9,10 +9,11 @@ namespace ResNetSharp;
 /// <param name="Family">Family for listings: ResNet, ResNeXt, Wide ResNet, …</param>
 /// <param name="Table">The architecture.</param>
 /// <param name="Description">One line for listings.</param>
-public sealed record ModelDefinition(string Name, string Family, StageTable Table, string Description);
+/// <remarks>Internal: users register with <see cref="ResNetFactory.Register(string, StageTable, string?, string)"/> and read tables with <see cref="ResNetFactory.GetTable"/>.</remarks>
+internal sealed record ModelDefinition(string Name, string Family, StageTable Table, string Description);
 
 /// <summary>
-/// Builds every named ResNet from one table of definitions (<see cref="Definitions"/>): each name is a row, and
+/// Builds every named ResNet from one table of definitions (<see cref="Names"/>, <see cref="GetTable"/>): each name is a row, and
 /// the typed shortcuts (<see cref="ResNet50"/>, …) read the same rows, so no builder can drift from the table.
 /// </summary>
 public static class ResNetFactory
@@ -112,7 +113,7 @@ public static class ResNetFactory
     }
 
     /// <summary>Every registered definition, in registration order.</summary>
-    public static IReadOnlyList<ModelDefinition> Definitions
+    internal static IReadOnlyList<ModelDefinition> Definitions
     {
         get
         {
@@ -125,7 +126,7 @@ public static class ResNetFactory
 
     /// <summary>Looks up a definition by name (case-insensitive).</summary>
     /// <exception cref="ArgumentException">The name is not registered; the message lists the registered names.</exception>
-    public static ModelDefinition GetDefinition(string name)
+    internal static ModelDefinition GetDefinition(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         lock (Gate)
@@ -150,8 +151,19 @@ public static class ResNetFactory
     }
 
     /// <summary>Adds a model to the registry so that <see cref="Create(string, ResNetOptions?, StridePlacement?)"/> finds it.</summary>
+    /// <param name="name">Registry key (case-insensitive), e.g. <c>resnet26</c>.</param>
+    /// <param name="table">The architecture.</param>
+    /// <param name="description">One line for listings (<c>resnet list</c>); default the table itself.</param>
+    /// <param name="family">Family for listings: ResNet, ResNeXt, Wide ResNet, …; default <c>Custom</c>.</param>
     /// <exception cref="ArgumentException">The name is empty or taken, or the table is invalid.</exception>
-    public static void Register(ModelDefinition definition)
+    public static void Register(string name, StageTable table, string? description = null, string family = "Custom")
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        Register(new ModelDefinition(name?.Trim() ?? string.Empty, family, table, description ?? table.ToString()));
+    }
+
+    /// <summary>Adds a definition (see the public overload).</summary>
+    internal static void Register(ModelDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
         if (string.IsNullOrWhiteSpace(definition.Name))
@@ -227,13 +239,13 @@ public static class ResNetFactory
     public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
 
     /// <summary>
-    /// Builds the model for registered pretrained weights (<see cref="WeightsRegistry"/>: <c>resnet50.imagenet1k_v2</c>,
+    /// Builds the model for registered pretrained weights (<see cref="PretrainedWeights.Get"/>: <c>resnet50.imagenet1k_v2</c>,
     /// torchvision's <c>ResNet50_Weights.IMAGENET1K_V2</c>, or a bare architecture for torchvision's default), downloads
     /// the file into the cache unless it is there already (hash-checked), loads it strictly (.pth or safetensors) and
     /// sets <see cref="ResNet.Metadata"/> to the entry's (preprocessing, ImageNet class names).
     /// </summary>
     /// <param name="name">A registered weights name.</param>
-    /// <param name="cacheDirectory">Cache folder; null for <see cref="WeightsCache.DefaultDirectory"/>.</param>
+    /// <param name="cacheDirectory">Cache folder; null for <see cref="PretrainedWeights.DefaultCacheDirectory"/>.</param>
     /// <param name="progress">Download progress (not called on a cache hit).</param>
     /// <param name="device">Device for the model, or null for the CPU.</param>
     /// <param name="dtype">Parameter dtype, or null for float32.</param>

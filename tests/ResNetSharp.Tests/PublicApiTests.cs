@@ -18,7 +18,7 @@ public class PublicApiTests
     internal static readonly Assembly[] Packages =
     [
         typeof(ResNet).Assembly,                    // ResNetSharp: model, blocks, weights, metadata, ONNX
-        typeof(ImageDecoder).Assembly,              // ResNetSharp.Images: SkiaSharp
+        typeof(PixelImage).Assembly,                // ResNetSharp.Images: SkiaSharp
         typeof(Trainer).Assembly,                   // ResNetSharp.Training
         typeof(DataParallel).Assembly,              // ResNetSharp.Distributed: MPI
         typeof(OnnxRuntimeResNet).Assembly,         // ResNetSharp.OnnxRuntime: fast path, int8, classifier

@@ -106,12 +106,12 @@ public class ResNetFactoryTests
     {
         string name = "test_resnet10_" + Guid.NewGuid().ToString("N")[..8];
         var table = new StageTable { Block = BlockKind.Basic, Layers = new[] { 1, 1, 1, 1 } };
-        ResNetFactory.Register(new ModelDefinition(name, "Test", table, "ResNet-10"));
+        ResNetFactory.Register(name, table, "ResNet-10", family: "Test");
         using var model = ResNetFactory.Create(name);
         ModelInspector.CountWeightedLayers(model).Should().Be(10);
-        FluentActions.Invoking(() => ResNetFactory.Register(new ModelDefinition(name, "Test", table, "again")))
+        FluentActions.Invoking(() => ResNetFactory.Register(name, table, "again"))
             .Should().Throw<ArgumentException>().WithMessage("*already registered*");
-        FluentActions.Invoking(() => ResNetFactory.Register(new ModelDefinition(name + "x", "Test", table with { Layers = Array.Empty<int>() }, "bad")))
+        FluentActions.Invoking(() => ResNetFactory.Register(name + "x", table with { Layers = Array.Empty<int>() }, "bad"))
             .Should().Throw<ArgumentException>().WithMessage("*Layers*");
     }
 }

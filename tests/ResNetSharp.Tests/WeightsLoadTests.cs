@@ -27,10 +27,8 @@ public class WeightsLoadTests
         var ex = act.Should().Throw<WeightMismatchException>().Which;
         ex.Missing.Should().Equal("layer1.0.bn2.running_mean");
         ex.Unexpected.Should().Equal("head.extra");
-        ex.Mismatched.Select(m => m.Key).Should().BeEquivalentTo("fc.weight", "fc.bias");
-        var fcw = ex.Mismatched.Single(m => m.Key == "fc.weight");
-        fcw.ModelShape.Should().Equal(5, 16);
-        fcw.FileShape.Should().Equal(7, 16);
+        ex.Mismatched.Should().BeEquivalentTo("fc.weight", "fc.bias");
+        ex.Message.Should().Contain("fc.weight: model [5, 16] Float32, file [7, 16] F32");
         ex.Message.Should().Contain("edited.safetensors").And.Contain("layer1.0.bn2.running_mean").And.Contain("head.extra")
             .And.Contain("fc.weight").And.Contain("SkipClassifier");
     }
@@ -157,17 +155,17 @@ public class WeightsLoadTests
     }
 
     [Theory]
-    [InlineData(WeightDType.F16, ScalarType.Float16)]
-    [InlineData(WeightDType.BF16, ScalarType.BFloat16)]
-    public void SaveAsHalf_LoadsIntoFloat32AsTheRoundedValues(WeightDType stored, ScalarType torchType)
+    [InlineData(ScalarType.Float16, "F16")]
+    [InlineData(ScalarType.BFloat16, "BF16")]
+    public void SaveAsHalf_LoadsIntoFloat32AsTheRoundedValues(ScalarType torchType, string stored)
     {
         using var source = WeightsTestSupport.Tiny();
         WeightsTestSupport.Randomise(source, 13);
         using var ms = new MemoryStream();
-        source.SaveWeights(ms, new SaveOptions { FloatType = stored });
+        source.SaveWeights(ms, new SaveOptions { FloatType = torchType });
         ms.Position = 0;
         var file = SafeTensorsFormat.Read(ms);
-        file["conv1.weight"].DType.Should().Be(stored);
+        file["conv1.weight"].DType.ToSafeTensorsName().Should().Be(stored);
         file["bn1.num_batches_tracked"].DType.Should().Be(WeightDType.I64);
 
         using var target = WeightsTestSupport.Tiny();
@@ -235,7 +233,7 @@ public class WeightsLoadTests
 
         var check = target.CheckWeights(file);
         check.IsLoadable.Should().BeFalse();
-        check.Mismatched.Select(m => m.Key).Should().BeEquivalentTo("fc.weight", "fc.bias");
+        check.Mismatched.Should().BeEquivalentTo("fc.weight", "fc.bias");
         check.Matched.Should().HaveCount(file.Tensors.Count - 2);
         target.CheckWeights(file, LoadOptions.ExceptClassifier).IsLoadable.Should().BeTrue();
         WeightsTestSupport.Snapshot(target).ShouldEqual(before);

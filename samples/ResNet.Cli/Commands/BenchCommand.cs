@@ -39,7 +39,7 @@ internal static class BenchCommand
         };
         var int8 = new Option<bool>("--int8")
         {
-            Description = "Only int8 ONNX Runtime (ForInference with Precision = Int8, QDQ) calibrated on 8 Gaussian images: for timing only, not accuracy.",
+            Description = "Only int8 ONNX Runtime (ForInference with a Calibration, QDQ) calibrated on 8 Gaussian images: for timing only, not accuracy.",
         };
         var plain = new Option<bool>("--plain") { Description = "Only the plain eval-mode model under no_grad." };
         var train = new Option<bool>("--train") { Description = "Only a training step (forward, cross-entropy, backward, SGD step with momentum 0.9, weight decay 1e-4)." };
@@ -290,7 +290,6 @@ internal static class BenchCommand
                 {
                     IntraOpThreads = s.Threads ?? 0,
                     Device = InferenceDevice.Cpu,
-                    Precision = mode == "ort-int8" ? InferencePrecision.Int8 : InferencePrecision.Float32,
                     Calibration = mode == "ort-int8" ? CalibrationSource.Random(model, s.Size) : null,
                 });
                 owned = session;

@@ -21,10 +21,6 @@ internal static class Distributed
         {
             throw new InvalidOperationException(e.Message, e);
         }
-        catch (MpiException e)
-        {
-            throw new InvalidOperationException(e.Message, e);
-        }
 
         return dp.WorldSize > 1 ? dp : null;
     }

@@ -27,7 +27,7 @@ internal static class EvalCommand
         var confusion = new Option<string?>("--confusion") { Description = "Also draw the confusion matrix into this PNG." };
         var int8 = new Option<bool>("--int8")
         {
-            Description = "Also evaluate the int8 ONNX Runtime copy (ForInference, Precision = Int8, calibrated by --calibrate): its top-1 and how often its top-1 class equals the float model's.",
+            Description = "Also evaluate the int8 ONNX Runtime copy (ForInference calibrated by --calibrate): its top-1 and how often its top-1 class equals the float model's.",
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var command = new Command("eval", "Evaluate weights on a test set: top-1, top-5, loss, per-class accuracy, confusion matrix.")
@@ -138,7 +138,7 @@ internal static class EvalCommand
     {
         using var quantised = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
         {
-            Precision = InferencePrecision.Int8, Calibration = calibration, IntraOpThreads = threads, Device = InferenceDevice.Cpu,
+            Calibration = calibration, IntraOpThreads = threads, Device = InferenceDevice.Cpu,
         });
         model.eval();
         long count = 0, correct = 0, agree = 0;

@@ -24,7 +24,7 @@ internal static class PretrainedCommand
         command.SetAction(parse => Cli.Guard(() =>
         {
             string? folder = parse.GetValue(cache);
-            var entries = WeightsRegistry.All;
+            var entries = PretrainedWeights.All;
             if (parse.GetValue(json))
             {
                 Cli.WriteJson(entries.Select(e => new
@@ -39,7 +39,7 @@ internal static class PretrainedCommand
                     resize = e.Metadata.ResizeSize,
                     crop = e.Metadata.InputSize,
                     source = e.Source,
-                    cached = WeightsCache.IsCached(e, folder),
+                    cached = e.IsCached(folder),
                 }));
                 return 0;
             }
@@ -49,10 +49,10 @@ internal static class PretrainedCommand
             {
                 string acc(double? v) => v?.ToString("F3", CultureInfo.InvariantCulture) ?? "-";
                 Console.WriteLine($"{e.Name,-32} {e.Architecture,-18} {acc(e.Acc1),7} {acc(e.Acc5),7} {$"{e.Metadata.ResizeSize}/{e.Metadata.InputSize}",11}  " +
-                                  (WeightsCache.IsCached(e, folder) ? "yes" : "no"));
+                                  (e.IsCached(folder) ? "yes" : "no"));
             }
 
-            Console.WriteLine($"cache: {folder ?? WeightsCache.DefaultDirectory}");
+            Console.WriteLine($"cache: {folder ?? PretrainedWeights.DefaultCacheDirectory}");
             return 0;
         }));
         return command;

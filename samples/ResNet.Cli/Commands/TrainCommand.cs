@@ -246,7 +246,7 @@ internal static class TrainCommand
             {
                 // Communication against computation, for docs/scale-out.md (stderr: --json keeps stdout to epochs).
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"data-parallel: {dp.WorldSize} processes ({dp.Communicator.Implementation}), gradient allreduce {dp.AllreduceSeconds:F2} s in {result.GlobalStep} steps " +
+                    $"data-parallel: {dp.WorldSize} processes ({dp.Implementation}), gradient allreduce {dp.AllreduceSeconds:F2} s in {result.GlobalStep} steps " +
                     $"({1000 * dp.AllreduceSeconds / Math.Max(1, result.GlobalStep):F1} ms/step), {dp.GradientBytesPerStep / 1e6:F2} MB of gradient per process per step"));
             }
 

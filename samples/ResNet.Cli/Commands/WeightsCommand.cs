@@ -49,7 +49,7 @@ internal static class WeightsCommand
                         matched = check.Matched.Count,
                         missing = check.Missing,
                         unexpected = check.Unexpected,
-                        mismatched = check.Mismatched.Select(m => new { key = m.Key, modelShape = m.ModelShape, fileShape = m.FileShape }),
+                        mismatched = check.MismatchDetails.Select(m => new { key = m.Key, modelShape = m.ModelShape, fileShape = m.FileShape }),
                         skipped = check.Skipped,
                     },
                 });
@@ -83,14 +83,14 @@ internal static class WeightsCommand
                         Console.WriteLine($"  unexpected  {k}");
                     }
 
-                    foreach (var m in check.Mismatched)
+                    foreach (var m in check.MismatchDetails)
                     {
                         Console.WriteLine($"  mis-shaped  {m}");
                     }
 
                     Console.WriteLine(check.IsLoadable
                         ? "loads strictly"
-                        : "would NOT load strictly" + (check.Mismatched.Any(m => LoadOptions.ClassifierKeys.Contains(m.Key)) ? " (try --classes N or --skip-classifier)" : string.Empty));
+                        : "would NOT load strictly" + (check.Mismatched.Any(LoadOptions.ClassifierKeys.Contains) ? " (try --classes N or --skip-classifier)" : string.Empty));
                 }
             }
 

@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace ResNetSharp.Blocks;
 
 /// <summary>
-/// What <see cref="BasicBlock"/> and <see cref="Bottleneck"/> share: y = ReLU(F(x) + shortcut(x)), where F is the
+/// A residual block of a <see cref="ResNet"/> (<see cref="ResNetStage.Blocks"/>): the basic or bottleneck block that
+/// <see cref="StageTable.Block"/> selects. What the two share: y = ReLU(F(x) + shortcut(x)), where F is the
 /// residual branch and the shortcut is an identity, a zero-padded identity (option A) or a 1×1 projection
 /// (options B/C), decided by one rule in <see cref="Shortcuts"/>. Pre-activation blocks (He et al. 2016) order
 /// F as BN → ReLU → conv and return F(x) + shortcut(x) with no ReLU after the add, keeping the identity path clean.

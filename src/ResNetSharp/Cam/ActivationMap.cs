@@ -6,11 +6,41 @@ namespace ResNetSharp.Cam;
 
 /// <summary>
 /// A class activation map: a <see cref="Height"/> × <see cref="Width"/> grid of evidence for one class, row-major,
-/// managed memory (no tensor to dispose).
+/// managed memory (no tensor to dispose). Computed by <see cref="Cam"/> or <see cref="GradCam"/>.
 /// </summary>
+/// <remarks>
+/// <see cref="Cam"/>: Zhou et al. 2016, "Learning Deep Features for Discriminative Localization": with global average
+/// pooling and one linear layer, the map of class c over the last feature maps fₖ is M_c(x, y) = Σₖ w_c,k · fₖ(x, y),
+/// and the logit is exactly the spatial mean of M_c plus the bias. <see cref="GradCam"/>: Selvaraju et al. 2017,
+/// "Grad-CAM": for any feature map, αₖ = mean over (x, y) of ∂y_c / ∂fₖ(x, y) and the map is ReLU(Σₖ αₖ fₖ); at the
+/// last layer of a GAP + linear head it equals ReLU(M_c) / (h·w).
+/// <para>
+/// The input is one preprocessed image, 1 × C × H × W (e.g. <c>ImageTransform.ToTensor</c> in ResNetSharp.Images). The
+/// model is run with eval semantics (it is switched to eval for the call and switched back), no parameter gradient is
+/// accumulated, and every tensor is released before the call returns. Calls on one model must not overlap with each
+/// other or with training (they switch its mode); ResNetSharp.OnnxRuntime's ImageClassifier.Explain serialises them.
+/// </para>
+/// </remarks>
 public sealed class ActivationMap
 {
     private readonly float[] values;
+
+    /// <summary>CAM over the last feature map (h × w: H/32 × W/32 for ImageNet tables); raw values, not normalised.</summary>
+    /// <param name="model">The network (GAP + linear head, as every ResNet here).</param>
+    /// <param name="image">1 × C × H × W, preprocessed.</param>
+    /// <param name="classIndex">The class to explain; default the predicted one.</param>
+    /// <exception cref="ArgumentException">The input is not one image the model accepts, or the class is out of range.</exception>
+    public static ActivationMap Cam(ResNet model, TorchSharp.torch.Tensor image, int? classIndex = null) =>
+        ClassActivationMaps.Cam(model, image, classIndex);
+
+    /// <summary>Grad-CAM on any feature map: ReLU(Σₖ αₖ fₖ) with αₖ the spatial mean of ∂y_c/∂fₖ.</summary>
+    /// <param name="model">The network.</param>
+    /// <param name="image">1 × C × H × W, preprocessed.</param>
+    /// <param name="classIndex">The class to explain; default the predicted one.</param>
+    /// <param name="layer">The feature map: 0 = stem (after its BN-ReLU, before the max pool), 1 … N = layer1 … layerN; −1 (default) = the last.</param>
+    /// <exception cref="ArgumentException">Bad input, class or layer.</exception>
+    public static ActivationMap GradCam(ResNet model, TorchSharp.torch.Tensor image, int? classIndex = null, int layer = -1) =>
+        ClassActivationMaps.GradCam(model, image, classIndex, layer);
 
     /// <summary>Wraps a copy of row-major values.</summary>
     /// <param name="width">Columns (≥ 1).</param>

@@ -19,7 +19,7 @@ namespace ResNetSharp.Cam;
 /// accumulated, and every tensor is released before the call returns. Calls on one model must not overlap with
 /// each other or with training (they switch its mode); ResNetSharp.OnnxRuntime's ImageClassifier.Explain serialises them.
 /// </remarks>
-public static class ClassActivationMaps
+internal static class ClassActivationMaps
 {
     /// <summary>CAM over the last feature map (h × w: H/32 × W/32 for ImageNet tables); raw values, not normalised.</summary>
     /// <param name="model">The network (GAP + linear head, as every ResNet here).</param>

@@ -55,7 +55,7 @@ public sealed class ResNetC4 : IDisposable
     /// <summary>Stride of the backbone's map (16 unless conv4_x's stride was replaced by dilation).</summary>
     public int FeatureStride => Model.FeatureInfo[3].Stride;
 
-    /// <summary>Spatial scale to pass to <see cref="RoiOps"/> for boxes in image coordinates: 1 / <see cref="FeatureStride"/>.</summary>
+    /// <summary>Spatial scale that maps boxes in image coordinates onto the backbone's map: 1 / <see cref="FeatureStride"/>.</summary>
     public double SpatialScale => 1.0 / FeatureStride;
 
     /// <summary>Builds a registered four-stage model and splits it, e.g. <c>ResNetC4.Create("resnet101")</c>.</summary>
@@ -75,7 +75,26 @@ public sealed class ResNetC4 : IDisposable
     }
 
     /// <summary>
-    /// The detection path for one batch: backbone once, <see cref="RoiOps.RoiAlign"/> per box at
+    /// RoIAlign of boxes on the backbone's map, as <c>torchvision.ops.roi_align(map, boxes, pooledSize,
+    /// SpatialScale, samplingRatio, aligned=True)</c>: written with TorchSharp tensor ops, so gradients reach the map.
+    /// The step between <see cref="Backbone"/> and <see cref="Head"/>; <see cref="ForwardBoxes"/> runs all three.
+    /// </summary>
+    /// <remarks>
+    /// An empty box list gives a 0 × C × h × w result; sampling points more than one cell outside the map contribute
+    /// zero, points within one cell are clamped to the border. Boxes with x2 &lt; x1 or y2 &lt; y1, non-finite coordinates
+    /// and batch indices outside the batch are rejected.
+    /// </remarks>
+    /// <param name="map">The backbone's output, N × <see cref="BackboneChannels"/> × h × w.</param>
+    /// <param name="boxes">K × 5: batch index, x1, y1, x2, y2 in image pixels.</param>
+    /// <param name="pooledSize">RoI feature size. Default 14 (as in the paper's Faster R-CNN with conv5_x stride 2).</param>
+    /// <param name="samplingRatio">Sampling points per bin and axis (≤ 0: adaptive). Default 2.</param>
+    /// <returns>K × <see cref="BackboneChannels"/> × <paramref name="pooledSize"/> × <paramref name="pooledSize"/>.</returns>
+    /// <exception cref="ArgumentException">The boxes are malformed (see remarks).</exception>
+    public Tensor PoolBoxes(Tensor map, Tensor boxes, int pooledSize = 14, int samplingRatio = 2) =>
+        RoiOps.RoiAlign(map, boxes, pooledSize, pooledSize, SpatialScale, samplingRatio, aligned: true);
+
+    /// <summary>
+    /// The detection path for one batch: backbone once, <see cref="PoolBoxes"/> (RoIAlign) per box at
     /// <paramref name="pooledSize"/> × <paramref name="pooledSize"/>, then the head. Returns K × 2048 box features.
     /// </summary>
     /// <param name="images">N × 3 × H × W.</param>
@@ -86,7 +105,7 @@ public sealed class ResNetC4 : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var map = Backbone.call(images);
-        var pooled = RoiOps.RoiAlign(map, boxes, pooledSize, pooledSize, SpatialScale, samplingRatio, aligned: true);
+        var pooled = PoolBoxes(map, boxes, pooledSize, samplingRatio);
         return Head.call(pooled).MoveToOuterDisposeScope();
     }
 

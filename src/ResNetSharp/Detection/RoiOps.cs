@@ -24,7 +24,7 @@ namespace ResNetSharp.Detection;
 /// separable, so this equals torchvision's per-point sum while being two batched matrix products.
 /// </para>
 /// </remarks>
-public static class RoiOps
+internal static class RoiOps
 {
     /// <summary>RoIAlign (He et al., Mask R-CNN): average of bilinearly sampled points in each output bin.</summary>
     /// <param name="input">Feature map, N × C × H × W (floating point).</param>

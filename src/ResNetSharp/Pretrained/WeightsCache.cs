@@ -54,7 +54,7 @@ public sealed class WeightsDownloadException : IOException
 }
 
 /// <summary>
-/// The download cache for pretrained weights. Folder: <c>$RESNETSHARP_CACHE</c>, else <c>$XDG_CACHE_HOME/resnetsharp</c>,
+/// The download cache for pretrained weights (public through <see cref="PretrainedWeights.Download"/>). Folder: <c>$RESNETSHARP_CACHE</c>, else <c>$XDG_CACHE_HOME/resnetsharp</c>,
 /// else <c>~/.cache/resnetsharp</c>, or any folder passed per call; an entry's file is <c>FOLDER/NAME/FILE</c>.
 /// </summary>
 /// <remarks>
@@ -70,7 +70,7 @@ public sealed class WeightsDownloadException : IOException
 /// <para>Concurrent downloads of the same entry in one process share one transfer; across processes each writes its own
 /// temporary file and the renames replace the file with identical verified content, so readers never see a partial file.</para>
 /// </remarks>
-public static class WeightsCache
+internal static class WeightsCache
 {
     private const string VerifiedSuffix = ".verified";
 

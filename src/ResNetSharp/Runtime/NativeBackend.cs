@@ -6,9 +6,10 @@ namespace ResNetSharp.Runtime;
 
 /// <summary>
 /// Thrown by the first ResNetSharp call when TorchSharp's native backend cannot be loaded. The message names
-/// the cause (for example a libstdc++ that lacks <c>GLIBCXX_3.4.32</c>) and the fix.
+/// the cause (for example a libstdc++ that lacks <c>GLIBCXX_3.4.32</c>) and the fix. Internal: callers see an
+/// <see cref="InvalidOperationException"/>; nothing can be done about it but read the message.
 /// </summary>
-public sealed class NativeBackendException : InvalidOperationException
+internal sealed class NativeBackendException : InvalidOperationException
 {
     /// <summary>Creates the exception with a message and the loader's original exception.</summary>
     public NativeBackendException(string message, Exception? innerException)

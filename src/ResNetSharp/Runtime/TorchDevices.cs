@@ -4,7 +4,7 @@ using TorchSharp;
 namespace ResNetSharp.Runtime;
 
 /// <summary>Turns user-facing device names (<c>auto</c>, <c>cpu</c>, <c>cuda</c>, <c>cuda:1</c>) into TorchSharp devices.</summary>
-public static class TorchDevices
+internal static class TorchDevices
 {
     /// <summary>
     /// Resolves a device name. <c>auto</c> (the default) picks CUDA when a CUDA backend and device are available,

@@ -74,7 +74,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         options ??= new SaveOptions();
-        var tensors = module.state_dict().Select(kv => WeightTensor.FromTensor(kv.Key, kv.Value, options.FloatType)).ToList();
+        var tensors = module.state_dict().Select(kv => WeightTensor.FromTensor(kv.Key, kv.Value, options.FileFloatType)).ToList();
         return new WeightFile(tensors, MergeMetadata(module, options.Metadata), "memory");
     }
 

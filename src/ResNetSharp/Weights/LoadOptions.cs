@@ -54,22 +54,30 @@ public sealed record SaveOptions
     public WeightFormat Format { get; init; } = WeightFormat.SafeTensors;
 
     /// <summary>
-    /// Store floating-point tensors as this type (F32, F16, BF16 or F64); null keeps each tensor's own type. Integer
-    /// buffers such as <c>num_batches_tracked</c> are always kept as they are. Default null.
+    /// Store floating-point tensors as this type (<c>Float32</c>, <c>Float16</c>, <c>BFloat16</c> or <c>Float64</c>:
+    /// safetensors' F32, F16, BF16, F64); null keeps each tensor's own type. Integer buffers such as
+    /// <c>num_batches_tracked</c> are always kept as they are. Default null.
     /// </summary>
-    public WeightDType? FloatType { get; init; }
+    public TorchSharp.torch.ScalarType? FloatType { get; init; }
+
+    /// <summary><see cref="FloatType"/> as the file's element type.</summary>
+    /// <exception cref="ArgumentException"><see cref="FloatType"/> is not a floating-point type a weight file stores.</exception>
+    internal WeightDType? FileFloatType =>
+        FloatType is not { } scalar ? null
+        : WeightDTypes.TryFromScalarType(scalar, out var type) && type.IsFloatingPoint() ? type
+        : throw new ArgumentException($"SaveOptions.FloatType must be Float32, Float16, BFloat16 or Float64, got {scalar}.");
 
     /// <summary>safetensors <c>__metadata__</c> pairs to store (ignored by the TorchSharp format). Default: none.</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 }
 
-/// <summary>A model tensor whose counterpart in the file has a different shape.</summary>
+/// <summary>A model tensor whose counterpart in the file has a different shape (public as <see cref="WeightCheck.Mismatched"/> keys and the report's text).</summary>
 /// <param name="Key">State-dict key.</param>
 /// <param name="ModelShape">Shape in the model.</param>
 /// <param name="FileShape">Shape in the file.</param>
 /// <param name="ModelType">Element type in the model.</param>
 /// <param name="FileType">Element type in the file.</param>
-public sealed record TensorMismatch(string Key, IReadOnlyList<long> ModelShape, IReadOnlyList<long> FileShape, string ModelType, string FileType)
+internal sealed record TensorMismatch(string Key, IReadOnlyList<long> ModelShape, IReadOnlyList<long> FileShape, string ModelType, string FileType)
 {
     /// <summary>"fc.weight: model [10, 512] Float32, file [1000, 512] F32".</summary>
     public override string ToString() =>
@@ -86,7 +94,8 @@ public sealed class WeightCheck
         Matched = matched;
         Missing = missing;
         Unexpected = unexpected;
-        Mismatched = mismatched;
+        MismatchDetails = mismatched;
+        Mismatched = mismatched.Select(m => m.Key).ToArray();
         Skipped = skipped;
     }
 
@@ -102,14 +111,28 @@ public sealed class WeightCheck
     /// <summary>File keys the model does not have.</summary>
     public IReadOnlyList<string> Unexpected { get; }
 
-    /// <summary>Keys in both whose shape differs.</summary>
-    public IReadOnlyList<TensorMismatch> Mismatched { get; }
+    /// <summary>Keys in both whose shape differs (both shapes and element types are in <see cref="ToString"/>).</summary>
+    public IReadOnlyList<string> Mismatched { get; }
+
+    /// <summary>The mismatches with both shapes and element types.</summary>
+    internal IReadOnlyList<TensorMismatch> MismatchDetails { get; }
 
     /// <summary>Keys left alone because the options asked to skip them.</summary>
     public IReadOnlyList<string> Skipped { get; }
 
     /// <summary>True when nothing is missing, unexpected or mismatched: the file loads under these options.</summary>
     public bool IsLoadable => Missing.Count == 0 && Unexpected.Count == 0 && Mismatched.Count == 0;
+
+    /// <summary>
+    /// The report in one line: the source, counts, and the keys of each list; a shape mismatch reads
+    /// <c>fc.weight: model [10, 512] Float32, file [1000, 512] F32</c>.
+    /// </summary>
+    public override string ToString() =>
+        $"{Source}: {Matched.Count} matched" +
+        (Missing.Count > 0 ? $"; missing: {string.Join(", ", Missing)}" : string.Empty) +
+        (Unexpected.Count > 0 ? $"; unexpected: {string.Join(", ", Unexpected)}" : string.Empty) +
+        (MismatchDetails.Count > 0 ? $"; different shape: {string.Join("; ", MismatchDetails)}" : string.Empty) +
+        (Skipped.Count > 0 ? $"; skipped: {string.Join(", ", Skipped)}" : string.Empty);
 }
 
 /// <summary>
@@ -137,8 +160,8 @@ public sealed class WeightMismatchException : InvalidOperationException
     /// <summary>File keys the model does not have.</summary>
     public IReadOnlyList<string> Unexpected { get; }
 
-    /// <summary>Keys whose shape differs between model and file.</summary>
-    public IReadOnlyList<TensorMismatch> Mismatched { get; }
+    /// <summary>Keys whose shape differs between model and file (both shapes are in the message).</summary>
+    public IReadOnlyList<string> Mismatched { get; }
 
     private static string Describe(WeightCheck c)
     {
@@ -159,10 +182,10 @@ public sealed class WeightMismatchException : InvalidOperationException
 
         if (c.Mismatched.Count > 0)
         {
-            parts.Add($"{c.Mismatched.Count} with a different shape: {List(c.Mismatched.Select(m => m.ToString()), c.Mismatched.Count)}");
+            parts.Add($"{c.Mismatched.Count} with a different shape: {List(c.MismatchDetails.Select(m => m.ToString()), c.Mismatched.Count)}");
         }
 
-        string hint = c.Mismatched.Any(m => LoadOptions.ClassifierKeys.Contains(m.Key))
+        string hint = c.Mismatched.Any(LoadOptions.ClassifierKeys.Contains)
             ? " To load everything but the classifier (a different number of classes), pass LoadOptions { SkipClassifier = true }."
             : string.Empty;
         return $"{c.Source}: the weights do not fit the model; nothing was loaded. {string.Join("; ", parts)}.{hint}";

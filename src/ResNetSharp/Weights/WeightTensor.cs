@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 
 namespace ResNetSharp.Weights;
 
-/// <summary>Element types a weight file may hold (the safetensors names; TorchSharp's format maps onto the same set).</summary>
-public enum WeightDType
+/// <summary>
+/// Element types a weight file may hold (the safetensors names; TorchSharp's format maps onto the same set). Internal:
+/// the public API speaks TorchSharp's <see cref="ScalarType"/> (<see cref="SaveOptions.FloatType"/>).
+/// </summary>
+internal enum WeightDType
 {
     /// <summary>64-bit IEEE float (safetensors <c>F64</c>).</summary>
     F64,

@@ -20,7 +20,7 @@ public class FashionMnistTests
     {
         TrainingTestData.RequireFashionMnist();
 
-        var train = FashionMnist.Load(DatasetSplit.Train);
+        var train = FashionMnist.Train();
 
         (train.Count, train.Channels, train.Height, train.Width).Should().Be((60_000, 1, 28, 28));
         train.ClassNames[train.GetLabel(0)].Should().Be("Ankle boot");
@@ -38,7 +38,7 @@ public class FashionMnistTests
     {
         TrainingTestData.RequireFashionMnist();
 
-        var test = FashionMnist.Load(DatasetSplit.Test);
+        var test = FashionMnist.Test();
 
         test.Count.Should().Be(10_000);
         Enumerable.Range(0, 5).Select(test.GetLabel).Should().Equal(9, 2, 1, 1, 6);
@@ -48,7 +48,7 @@ public class FashionMnistTests
     [Fact]
     public void Load_MissingFolder_ThrowsSayingHowToGetIt()
     {
-        var act = () => FashionMnist.Load(DatasetSplit.Train, "/nonexistent/fashion");
+        var act = () => FashionMnist.Train("/nonexistent/fashion");
 
         act.Should().Throw<FileNotFoundException>().WithMessage("*'/nonexistent/fashion'*apt-get install dataset-fashion-mnist*");
     }

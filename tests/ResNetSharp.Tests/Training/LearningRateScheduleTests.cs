@@ -48,7 +48,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Step_ExplicitIterations_AsThePapers32kAnd48k()
     {
-        var (lr, _) = Run(new LearningRateSchedule { StepMilestones = new[] { 32, 48 } }, 64);
+        var (lr, _) = Run(LearningRateSchedule.StepAt(new[] { 32, 48 }), 64);
 
         lr[31].Should().Be(0.1);
         lr[32].Should().BeApproximately(0.01, 1e-15);
@@ -58,7 +58,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Cosine_FollowsTheClosedForm()
     {
-        var (lr, _) = Run(new LearningRateSchedule { Kind = ScheduleKind.Cosine }, 100);
+        var (lr, _) = Run(LearningRateSchedule.Cosine(), 100);
 
         foreach (int t in new[] { 0, 10, 25, 50, 75, 99 })
         {
@@ -69,7 +69,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void Cosine_WithWarmup_RisesLinearlyThenAnneals()
     {
-        var (lr, _) = Run(new LearningRateSchedule { Kind = ScheduleKind.Cosine, WarmupSteps = 10 }, 100);
+        var (lr, _) = Run(LearningRateSchedule.Cosine(warmupSteps: 10), 100);
 
         foreach (int t in new[] { 0, 1, 5, 9 })
         {
@@ -85,7 +85,7 @@ public class LearningRateScheduleTests
     [Fact]
     public void OneCycle_WarmsUpToMaxThenAnnealsToTheFloor_MomentumCycles()
     {
-        var (lr, momentum) = Run(new LearningRateSchedule { Kind = ScheduleKind.OneCycle }, 100, lr: 0.2);
+        var (lr, momentum) = Run(LearningRateSchedule.OneCycle(), 100, lr: 0.2);
         // PyTorch's phase ends: warm-up over iterations 0 … 29 (0.3 · 100 − 1), annealing over 29 … 99.
         double start = 0.2 / 25, floor = start / 1e4;
         double Cos(double from, double to, double pct) => to + (from - to) / 2 * (1 + Math.Cos(Math.PI * pct));
@@ -101,14 +101,14 @@ public class LearningRateScheduleTests
     }
 
     [Theory]
-    [InlineData(ScheduleKind.OneCycle)]
-    [InlineData(ScheduleKind.Cosine)]
-    public void PerPartRates_EveryGroupFollowsTheScheduleAtItsOwnScale(ScheduleKind kind)
+    [InlineData("onecycle")]
+    [InlineData("cosine")]
+    public void PerPartRates_EveryGroupFollowsTheScheduleAtItsOwnScale(string kind)
     {
         using var model = TrainingTestData.TinyModel();
         var scales = new Dictionary<string, double> { ["stem"] = 0.1, ["layer1"] = 0.1, ["layer2"] = 0.1, ["layer3"] = 0.5 };
         using var optimizer = new SgdOptions { LearningRate = 0.2, LearningRateScales = scales }.Create(model);
-        var scheduler = new LearningRateSchedule { Kind = kind }.Create(optimizer, 100);
+        var scheduler = LearningRateSchedule.Parse(kind).Create(optimizer, 100);
         double Rate(int group) => optimizer.ParamGroups.ElementAt(group).LearningRate;
         int fc = optimizer.ParamGroups.Count() - 1;
 
@@ -117,7 +117,7 @@ public class LearningRateScheduleTests
             // stem, layer1, layer2 at 0.1 ×, layer3 at 0.5 ×, fc at 1 × the base rate of the moment.
             Rate(0).Should().BeApproximately(0.1 * Rate(fc), 1e-12, $"iteration {i}");
             Rate(3).Should().BeApproximately(0.5 * Rate(fc), 1e-12, $"iteration {i}");
-            if (kind == ScheduleKind.OneCycle && i == 29)
+            if (kind == "onecycle" && i == 29)
             {
                 Rate(fc).Should().BeApproximately(0.2, 1e-12, "one-cycle peaks at the head's own rate");
                 Rate(0).Should().BeApproximately(0.02, 1e-12, "and at the stem's own rate");

@@ -37,7 +37,7 @@ public sealed class TrainerTests : IDisposable
         BatchSize = 32,
         EvalBatchSize = 64,
         Sgd = new SgdOptions { LearningRate = 0.05, WeightDecay = 5e-4, Nesterov = true, NoDecayOnNormAndBias = true },
-        Schedule = new LearningRateSchedule { Kind = ScheduleKind.OneCycle },
+        Schedule = LearningRateSchedule.OneCycle(),
         LabelSmoothing = 0.1,
         Seed = 11,
         OutputDirectory = dir,

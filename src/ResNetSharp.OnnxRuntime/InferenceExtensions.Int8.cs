@@ -5,8 +5,8 @@ using Google.Protobuf;
 
 namespace ResNetSharp.OnnxRuntime;
 
-/// <summary>ONNX export with int8 quantisation (calibrated in ONNX Runtime).</summary>
-public static class OnnxRuntimeExport
+/// <summary>The int8 ONNX export, next to <see cref="ForInference"/> (both need ONNX Runtime: the calibration runs in it).</summary>
+public static partial class InferenceExtensions
 {
     /// <summary>
     /// Writes <paramref name="model"/> as a statically quantised int8 ONNX model (QDQ: QuantizeLinear/DequantizeLinear
