@@ -12,7 +12,7 @@ namespace ResNetSharp.Blocks;
 /// As a pre-activation block (He et al. 2016): BN – ReLU – conv1 – BN – ReLU – conv2, plus the shortcut, no ReLU;
 /// <c>bn1</c> then normalises the block input. Unlike torchvision's, it supports dilation (both 3×3 convs).
 /// </summary>
-internal sealed class BasicBlock : ResidualBlock
+public sealed class BasicBlock : ResidualBlock
 {
     /// <summary>Output channels over <c>planes</c>: 1.</summary>
     public const int Expansion = 1;

@@ -13,7 +13,7 @@ namespace ResNetSharp.Blocks;
 /// <c>conv1, bn1, conv2, bn2, conv3, bn3, downsample</c>. As a pre-activation block (He et al. 2016) each conv is
 /// preceded by BN – ReLU (so <c>bn1</c> normalises the block input) and nothing follows the add.
 /// </summary>
-internal sealed class Bottleneck : ResidualBlock
+public sealed class Bottleneck : ResidualBlock
 {
     /// <summary>Output channels over <c>planes</c>: 4.</summary>
     public const int Expansion = 4;

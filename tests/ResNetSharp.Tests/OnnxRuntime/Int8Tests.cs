@@ -88,15 +88,15 @@ public class Int8Tests(ITestOutputHelper output)
             return (transform.Apply(x, new Random(0)), y);
         }
 
-        var (xTrain, yTrain) = Load(ResNetSharp.Training.FashionMnist.Load(ResNetSharp.Training.DatasetSplit.Train).Take(1000));
-        var (xTest, yTest) = Load(ResNetSharp.Training.FashionMnist.Load(ResNetSharp.Training.DatasetSplit.Test).Take(1000));
+        var (xTrain, yTrain) = Load(ResNetSharp.Training.FashionMnist.Train().Take(1000));
+        var (xTest, yTest) = Load(ResNetSharp.Training.FashionMnist.Test().Take(1000));
         static Tensor Features(OnnxRuntimeResNet engine, Tensor x) =>
             torch.cat(Enumerable.Range(0, (int)((x.shape[0] + 249) / 250)).Select(b => engine.Forward(x.narrow(0, b * 250, Math.Min(250, x.shape[0] - (b * 250))))).ToArray(), 0);
 
         using var fp32 = backbone.ForInference(new InferenceOptions { IntraOpThreads = 2 });
         using var int8 = backbone.ForInference(new InferenceOptions
         {
-            IntraOpThreads = 2, Precision = InferencePrecision.Int8, Calibration = Calibration.FromTensor(xTrain.narrow(0, 0, 128), source: "Fashion-MNIST train (first 128)"),
+            IntraOpThreads = 2, Calibration = Calibration.FromTensor(xTrain.narrow(0, 0, 128), source: "Fashion-MNIST train (first 128)"),
         });
         var fTrain = Features(fp32, xTrain);
         var fTest32 = Features(fp32, xTest);
