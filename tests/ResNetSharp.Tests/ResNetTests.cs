@@ -103,7 +103,7 @@ public class ResNetTests
     [Fact]
     public void Options_Invalid_ThrowArgumentException()
     {
-        FluentActions.Invoking(() => ResNetFactory.ResNet18(new ResNetOptions { NumClasses = 0 })).Should().Throw<ArgumentException>().WithMessage("*NumClasses*");
+        FluentActions.Invoking(() => ResNetFactory.ResNet18(new ResNetOptions { NumClasses = -1 })).Should().Throw<ArgumentException>().WithMessage("*NumClasses must be ≥ 0*");
         FluentActions.Invoking(() => ResNetFactory.ResNet18(new ResNetOptions { InChannels = 0 })).Should().Throw<ArgumentException>().WithMessage("*InChannels*");
         FluentActions.Invoking(() => ResNetFactory.ResNet18(new ResNetOptions { DType = torch.int32 })).Should().Throw<ArgumentException>().WithMessage("*DType*");
     }
