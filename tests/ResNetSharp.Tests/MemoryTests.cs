@@ -59,6 +59,32 @@ public class MemoryTests
     private static extern MallInfo2 mallinfo2();
 
     /// <summary>Bytes glibc malloc has handed out and not had back (heap chunks in use plus mmapped blocks).</summary>
+    /// <summary>
+    /// Runs <paramref name="call"/> <paramref name="calls"/> times and, after a full collection every 1,000 calls, reads
+    /// VmRSS and glibc's bytes in use (MiB), one sample each per 1,000 calls.
+    /// </summary>
+    internal static (List<double> Rss, List<double> Malloc) SampleEvery1000(Action call, int calls)
+    {
+        var rss = new List<double>();
+        var malloc = new List<double>();
+        for (int i = 0; i < calls; i++)
+        {
+            call();
+            if (i % 1000 == 999)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                rss.Add(RssMiB());
+                malloc.Add(MallocInUseMiB());
+            }
+        }
+
+        return (rss, malloc);
+    }
+
+    /// <summary>The mean of the last three samples minus the mean of the first three: a leak climbs, a one-off step does not.</summary>
+    internal static double Trend(List<double> samples) => samples.TakeLast(3).Average() - samples.Take(3).Average();
+
     internal static double MallocInUseMiB()
     {
         var info = mallinfo2();

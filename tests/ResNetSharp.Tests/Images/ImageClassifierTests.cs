@@ -234,25 +234,13 @@ public class ImageClassifierMemoryTests
         // Sampled after full collections every 1,000 calls. A single sample wanders by a few MiB (glibc arenas, the
         // runtime's own native memory), so the trend is judged: the mean of the last three samples against the mean of
         // the first three, 7,000 calls apart. One leaked 1×3×8×8 input per call would add 5.1 MiB of data alone there.
-        var rss = new List<double>();
-        var malloc = new List<double>();
-        for (int i = 0; i < 10_000; i++)
-        {
-            classifier.Classify(images[i % images.Count]);
-            if (i % 1000 == 999)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                rss.Add(MemoryTests.RssMiB());
-                malloc.Add(MemoryTests.MallocInUseMiB());
-            }
-        }
+        int next = 0;
+        var (rss, malloc) = MemoryTests.SampleEvery1000(() => classifier.Classify(images[next++ % images.Count]), 10_000);
 
         output.WriteLine($"RSS per 1,000 calls: {string.Join(", ", rss.Select(v => v.ToString("F1")))} MiB");
         output.WriteLine($"malloc in use per 1,000 calls: {string.Join(", ", malloc.Select(v => v.ToString("F2")))} MiB");
-        double Trend(List<double> v) => v.TakeLast(3).Average() - v.Take(3).Average();
-        Trend(malloc).Should().BeLessThan(4); // a one-off step of ~2 MiB was seen once in three runs; a leak keeps climbing
-        Trend(rss).Should().BeLessThan(12);
+        MemoryTests.Trend(malloc).Should().BeLessThan(4); // a one-off step of ~2 MiB was seen once in three runs; a leak keeps climbing
+        MemoryTests.Trend(rss).Should().BeLessThan(12);
         (rss.Max() - rss[0]).Should().BeLessThan(16);
     }
 }

@@ -36,23 +36,13 @@ public class OnnxRuntimeMemoryTests
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        var rss = new List<double> { MemoryTests.RssMiB() };
-        var malloc = new List<double>();
-        for (int i = 0; i < Calls; i++)
-        {
-            call();
-            if (i % 1000 == 999)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                rss.Add(MemoryTests.RssMiB());
-                malloc.Add(MemoryTests.MallocInUseMiB());
-            }
-        }
+        double start = MemoryTests.RssMiB();
+        var (samples, malloc) = MemoryTests.SampleEvery1000(call, Calls);
+        var rss = samples.Prepend(start).ToList();
 
         output.WriteLine($"RSS after warm-up, then per 1,000 calls: {string.Join(", ", rss.Select(v => v.ToString("F1")))} MiB");
         output.WriteLine($"malloc in use per 1,000 calls: {string.Join(", ", malloc.Select(v => v.ToString("F2")))} MiB");
-        return (rss.Max() - rss[0], malloc.TakeLast(3).Average() - malloc.Take(3).Average());
+        return (rss.Max() - rss[0], MemoryTests.Trend(malloc));
     }
 
     [Fact]
