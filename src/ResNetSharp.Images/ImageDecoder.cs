@@ -5,26 +5,6 @@ using SkiaSharp;
 
 namespace ResNetSharp.Images;
 
-/// <summary>
-/// An image that cannot be decoded: not an image, truncated, corrupt, empty or too large. The message names the source.
-/// An <see cref="IOException"/> (as <see cref="FileNotFoundException"/> is), since <see cref="InvalidDataException"/> is sealed.
-/// </summary>
-public sealed class ImageDecodeException : IOException
-{
-    /// <summary>Creates the exception.</summary>
-    /// <param name="source">The file name (or a caller's label for a stream or buffer).</param>
-    /// <param name="reason">What is wrong, and what is expected.</param>
-    /// <param name="inner">The underlying error, if any.</param>
-    public ImageDecodeException(string source, string reason, Exception? inner = null)
-        : base($"{source}: {reason}", inner)
-    {
-        SourceName = source;
-    }
-
-    /// <summary>The file name, or the label given for a stream or buffer.</summary>
-    public string SourceName { get; }
-}
-
 /// <summary>Limits and behaviour of <see cref="PixelImage.Decode(string, int, ImageDecodeOptions?)"/> and its overloads.</summary>
 public sealed record ImageDecodeOptions
 {
@@ -61,18 +41,24 @@ public sealed record ImageDecodeOptions
 /// unless <see cref="ImageDecodeOptions.ApplyExifOrientation"/> is off.
 /// </summary>
 /// <remarks>
-/// Hostile input is refused with an <see cref="ImageDecodeException"/> naming the source: an empty or unknown format,
+/// Hostile input is refused with an <see cref="System.IO.InvalidDataException"/> naming the source: an empty or unknown format,
 /// a truncated or corrupt stream (never a partly grey image), a header whose width × height exceeds
 /// <see cref="ImageDecodeOptions.MaxPixels"/> (checked before allocating, so a 50,000 × 50,000 header costs nothing),
 /// or more encoded bytes than <see cref="ImageDecodeOptions.MaxEncodedBytes"/>. Thread-safe: every call is independent.
 /// </remarks>
 internal static class ImageDecoder
 {
+    /// <summary>
+    /// The error for an image that cannot be decoded (not an image, truncated, corrupt, empty or too large): the
+    /// <see cref="InvalidDataException"/> that malformed weight files also raise, its message starting with the source.
+    /// </summary>
+    internal static InvalidDataException Invalid(string source, string reason, Exception? inner = null) => new($"{source}: {reason}", inner);
+
     /// <summary>Decodes a file.</summary>
     /// <param name="path">The image file.</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The file is not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not a decodable image within the limits.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="channels"/> is not 1 or 3.</exception>
     public static PixelImage Decode(string path, int channels = 3, ImageDecodeOptions? options = null)
@@ -89,7 +75,7 @@ internal static class ImageDecoder
     /// <param name="sourceName">A label for messages (e.g. the file name or URL).</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The stream is not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The stream is not a decodable image within the limits.</exception>
     public static PixelImage Decode(Stream stream, string sourceName = "stream", int channels = 3, ImageDecodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -103,14 +89,14 @@ internal static class ImageDecoder
     /// <param name="sourceName">A label for messages.</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The bytes are not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The bytes are not a decodable image within the limits.</exception>
     public static PixelImage Decode(ReadOnlySpan<byte> encoded, string sourceName = "buffer", int channels = 3, ImageDecodeOptions? options = null)
     {
         options ??= ImageDecodeOptions.Default;
         CheckChannels(channels);
         if (encoded.Length > options.MaxEncodedBytes)
         {
-            throw new ImageDecodeException(sourceName, $"{encoded.Length:N0} encoded bytes exceed the limit of {options.MaxEncodedBytes:N0} (ImageDecodeOptions.MaxEncodedBytes).");
+            throw ImageDecoder.Invalid(sourceName, $"{encoded.Length:N0} encoded bytes exceed the limit of {options.MaxEncodedBytes:N0} (ImageDecodeOptions.MaxEncodedBytes).");
         }
 
         return DecodeBytes(encoded, sourceName, channels, options);
@@ -151,7 +137,7 @@ internal static class ImageDecoder
     /// <summary>The encoded format and size from the header alone (nothing decoded), or an exception as <see cref="Decode(string, int, ImageDecodeOptions?)"/> would throw.</summary>
     /// <param name="path">The image file.</param>
     /// <returns>Format name (png, jpeg, webp, bmp, gif …), displayed width and height (after the EXIF orientation).</returns>
-    /// <exception cref="ImageDecodeException">The file is not an image SkiaSharp recognises.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not an image SkiaSharp recognises.</exception>
     public static (string Format, int Width, int Height) Probe(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -174,7 +160,7 @@ internal static class ImageDecoder
     {
         if (stream.CanSeek && stream.Length - stream.Position > options.MaxEncodedBytes)
         {
-            throw new ImageDecodeException(source,
+            throw ImageDecoder.Invalid(source,
                 $"{stream.Length - stream.Position:N0} encoded bytes exceed the limit of {options.MaxEncodedBytes:N0} (ImageDecodeOptions.MaxEncodedBytes).");
         }
 
@@ -185,7 +171,7 @@ internal static class ImageDecoder
         {
             if (buffer.Length + read > options.MaxEncodedBytes)
             {
-                throw new ImageDecodeException(source, $"more than {options.MaxEncodedBytes:N0} encoded bytes (ImageDecodeOptions.MaxEncodedBytes).");
+                throw ImageDecoder.Invalid(source, $"more than {options.MaxEncodedBytes:N0} encoded bytes (ImageDecodeOptions.MaxEncodedBytes).");
             }
 
             buffer.Write(chunk, 0, read);
@@ -198,14 +184,14 @@ internal static class ImageDecoder
     {
         if (data.Size == 0)
         {
-            throw new ImageDecodeException(source, "the file is empty; expected a PNG, JPEG, WebP, BMP or GIF image.");
+            throw ImageDecoder.Invalid(source, "the file is empty; expected a PNG, JPEG, WebP, BMP or GIF image.");
         }
 
         // The codec owns the stream (Skia frees it, also when it refuses the data); the stream holds a reference to the data.
         var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
         if (codec is null)
         {
-            throw new ImageDecodeException(source, result == SKCodecResult.IncompleteInput
+            throw ImageDecoder.Invalid(source, result == SKCodecResult.IncompleteInput
                 ? "the image header is truncated."
                 : $"not an image SkiaSharp can decode ({result}); expected PNG, JPEG, WebP, BMP or GIF.");
         }
@@ -220,12 +206,12 @@ internal static class ImageDecoder
         var header = codec.Info;
         if (header.Width < 1 || header.Height < 1)
         {
-            throw new ImageDecodeException(source, $"the header says {header.Width}×{header.Height} pixels; an image needs at least 1×1.");
+            throw ImageDecoder.Invalid(source, $"the header says {header.Width}×{header.Height} pixels; an image needs at least 1×1.");
         }
 
         if ((long)header.Width * header.Height > options.MaxPixels)
         {
-            throw new ImageDecodeException(source,
+            throw ImageDecoder.Invalid(source,
                 $"the header says {header.Width:N0}×{header.Height:N0} = {(long)header.Width * header.Height:N0} pixels, over the limit of " +
                 $"{options.MaxPixels:N0} (ImageDecodeOptions.MaxPixels, PIL's MAX_IMAGE_PIXELS); a possible decompression bomb.");
         }
@@ -246,7 +232,7 @@ internal static class ImageDecoder
 
         if (status != SKCodecResult.Success)
         {
-            throw new ImageDecodeException(source, status switch
+            throw ImageDecoder.Invalid(source, status switch
             {
                 SKCodecResult.IncompleteInput => $"the {codec.EncodedFormat} data is truncated ({encoded.Length:N0} bytes) before the last row.",
                 SKCodecResult.ErrorInInput => $"the {codec.EncodedFormat} data is corrupt.",

@@ -12,7 +12,7 @@ namespace ResNetSharp.Images;
 /// <param name="CropLeft">Left edge of the crop in the resized image (negative when the crop is padded).</param>
 /// <param name="CropTop">Top edge of the crop in the resized image (negative when the crop is padded).</param>
 /// <param name="CropSize">Side of the square crop (the model's input size).</param>
-public readonly record struct TransformGeometry(int ResizedWidth, int ResizedHeight, int CropLeft, int CropTop, int CropSize);
+internal readonly record struct TransformGeometry(int ResizedWidth, int ResizedHeight, int CropLeft, int CropTop, int CropSize);
 
 /// <summary>
 /// torchvision's eval transform, exactly: <c>Resize(ResizeSize, interpolation)</c> of the short side (Pillow's
@@ -96,7 +96,7 @@ public sealed class ImageTransform
     /// <summary>The resize and crop an image of this size goes through (torchvision's arithmetic).</summary>
     /// <param name="width">Image width.</param>
     /// <param name="height">Image height.</param>
-    public TransformGeometry Geometry(int width, int height)
+    internal TransformGeometry Geometry(int width, int height)
     {
         if (width < 1 || height < 1)
         {

@@ -17,7 +17,7 @@ namespace ResNetSharp.Images;
 /// composited: <c>convert("RGB")</c> discards it and keeps the colour under it), grey replicated to RGB, RGB
 /// to grey with PIL's ITU-R 601-2 luma (L = (19595 R + 38470 G + 7471 B + 2¹⁵) / 2¹⁶). The EXIF orientation is applied
 /// unless <see cref="ImageDecodeOptions.ApplyExifOrientation"/> is off. Hostile input is refused with an
-/// <see cref="ImageDecodeException"/> naming the source: an empty or unknown format, a truncated or corrupt stream (never
+/// <see cref="System.IO.InvalidDataException"/> naming the source: an empty or unknown format, a truncated or corrupt stream (never
 /// a partly grey image), a header whose width × height exceeds <see cref="ImageDecodeOptions.MaxPixels"/> (checked
 /// before allocating, so a 50,000 × 50,000 header costs nothing), or more encoded bytes than
 /// <see cref="ImageDecodeOptions.MaxEncodedBytes"/>. Thread-safe: every call is independent.
@@ -66,7 +66,7 @@ public sealed class PixelImage
     /// <param name="path">The image file.</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The file is not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not a decodable image within the limits.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="channels"/> is not 1 or 3.</exception>
     public static PixelImage Decode(string path, int channels = 3, ImageDecodeOptions? options = null) =>
@@ -77,7 +77,7 @@ public sealed class PixelImage
     /// <param name="sourceName">A label for messages (e.g. the file name or URL).</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The stream is not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The stream is not a decodable image within the limits.</exception>
     public static PixelImage Decode(Stream stream, string sourceName = "stream", int channels = 3, ImageDecodeOptions? options = null) =>
         ImageDecoder.Decode(stream, sourceName, channels, options);
 
@@ -86,7 +86,7 @@ public sealed class PixelImage
     /// <param name="sourceName">A label for messages.</param>
     /// <param name="channels">3 for RGB, 1 for grey.</param>
     /// <param name="options">Limits; default <see cref="ImageDecodeOptions.Default"/>.</param>
-    /// <exception cref="ImageDecodeException">The bytes are not a decodable image within the limits.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The bytes are not a decodable image within the limits.</exception>
     public static PixelImage Decode(ReadOnlySpan<byte> encoded, string sourceName = "buffer", int channels = 3, ImageDecodeOptions? options = null) =>
         ImageDecoder.Decode(encoded, sourceName, channels, options);
 
@@ -106,16 +106,17 @@ public sealed class PixelImage
     /// <summary>
     /// Draws a class activation map over this image, as pytorch-grad-cam's <c>show_cam_on_image</c> does: the map
     /// normalised to [0, 1], coloured with the jet colour map, blended over the image. The map covers the model's input,
-    /// i.e. the center crop of the resized image (<paramref name="geometry"/>); outside that square the image is shown
-    /// dimmed, so it is visible what the model did not see.
+    /// i.e. the center crop of the resized image that <paramref name="transform"/> makes of this image; outside that
+    /// square the image is shown dimmed, so it is visible what the model did not see.
     /// </summary>
     /// <param name="map">The map (any resolution; sampled bilinearly), e.g. from <c>ImageClassifier.Explain</c>.</param>
-    /// <param name="geometry">Where the model's input lies in the image after its resize (<see cref="ImageTransform.Geometry"/>); null: the map covers the whole image.</param>
+    /// <param name="transform">The transform that made the model's input from this image (e.g. <c>ImageClassifier.Transform</c>): its resize and
+    /// center crop place the map. Null: the map covers the whole image.</param>
     /// <param name="heatWeight">Weight of the colour map in the blend, 0 … 1. Default 0.5 (pytorch-grad-cam's).</param>
     /// <returns>A new RGB image of the same size; write it with <see cref="SavePng"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="heatWeight"/> is outside [0, 1].</exception>
-    public PixelImage Overlay(ActivationMap map, TransformGeometry? geometry = null, float heatWeight = 0.5f) =>
-        HeatmapOverlay.Render(this, map, geometry, heatWeight);
+    public PixelImage Overlay(ActivationMap map, ImageTransform? transform = null, float heatWeight = 0.5f) =>
+        HeatmapOverlay.Render(this, map, transform?.Geometry(Width, Height), heatWeight);
 
     /// <inheritdoc />
     public override string ToString() => $"{Width}×{Height} {(Channels == 3 ? "RGB" : "grey")}";

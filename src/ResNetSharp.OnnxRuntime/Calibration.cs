@@ -147,7 +147,7 @@ public sealed class Calibration
         }
 
         var outputs = probe.Graph.Output.Select(o => o.Name).ToArray();
-        using var session = Sessions.Create(probe.ToByteArray(), options with { Device = InferenceDevice.Cpu }).Session;
+        using var session = Sessions.Create(probe.ToByteArray(), options with { Device = TorchSharp.torch.CPU }).Session;
         var min = outputs.ToDictionary(n => n, _ => float.PositiveInfinity);
         var max = outputs.ToDictionary(n => n, _ => float.NegativeInfinity);
         ForEachBatch(session, outputs, (name, values) =>

@@ -11,15 +11,6 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace ResNetSharp.OnnxRuntime;
 
-/// <summary>Which class activation map <see cref="ImageClassifier.Explain"/> computes.</summary>
-public enum CamMethod
-{
-    /// <summary>CAM (Zhou et al. 2016): Σₖ w_c,k fₖ over the last feature maps; signed, the logit is its mean plus the bias.</summary>
-    Cam,
-
-    /// <summary>Grad-CAM (Selvaraju et al. 2017): ReLU(Σₖ αₖ fₖ), αₖ the spatial mean of the gradient; any layer.</summary>
-    GradCam,
-}
 
 /// <summary>One class of a prediction.</summary>
 /// <param name="Index">Output index of the classifier.</param>
@@ -189,7 +180,7 @@ public sealed class ImageClassifier : IDisposable
     /// <summary>Classifies an image file.</summary>
     /// <param name="path">PNG, JPEG, WebP, BMP or GIF.</param>
     /// <param name="topK">Classes returned in <see cref="Prediction.Top"/> (clamped to the class count). Default 5.</param>
-    /// <exception cref="ImageDecodeException">The file is not a decodable image.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not a decodable image.</exception>
     public Prediction Classify(string path, int topK = 5) => ClassifyImages(new[] { Decode(path) }, topK)[0];
 
     /// <summary>Classifies an encoded image read from a stream (to its end).</summary>
@@ -220,7 +211,7 @@ public sealed class ImageClassifier : IDisposable
     /// <param name="paths">Image files.</param>
     /// <param name="topK">Classes returned per image. Default 5.</param>
     /// <returns>One prediction per file, in order.</returns>
-    /// <exception cref="ImageDecodeException">A file is not a decodable image (no result is returned for any).</exception>
+    /// <exception cref="System.IO.InvalidDataException">A file is not a decodable image (no result is returned for any).</exception>
     public IReadOnlyList<Prediction> ClassifyMany(IEnumerable<string> paths, int topK = 5)
     {
         ArgumentNullException.ThrowIfNull(paths);
@@ -269,14 +260,26 @@ public sealed class ImageClassifier : IDisposable
     }
 
     /// <summary>
-    /// A class activation map of one image (the forward passes are serialised with the classifier's others), at the
-    /// feature map's resolution: upsample with <see cref="ActivationMap.Resize"/>, draw with <see cref="HeatmapOverlay"/>.
+    /// CAM (Zhou et al. 2016) of one image: Σₖ w_c,k fₖ over the last feature maps, signed (the logit is its mean plus
+    /// the bias), at the feature map's resolution. The forward pass is serialised with the classifier's others. Draw it
+    /// with <see cref="PixelImage.Overlay"/> and this classifier's <see cref="Transform"/>.
     /// </summary>
     /// <param name="image">A decoded image with the model's channel count.</param>
-    /// <param name="method">CAM (last layer) or Grad-CAM (any layer). Default CAM.</param>
     /// <param name="classIndex">The class to explain; default the predicted one.</param>
-    /// <param name="layer">Grad-CAM's feature map: 0 = stem, 1 … N = layer1 … layerN, −1 = the last (CAM always uses the last).</param>
-    public ActivationMap Explain(PixelImage image, CamMethod method = CamMethod.Cam, int? classIndex = null, int layer = -1)
+    public ActivationMap Explain(PixelImage image, int? classIndex = null) =>
+        RunCam(image, x => ClassActivationMaps.Cam(model, x, classIndex));
+
+    /// <summary>
+    /// Grad-CAM (Selvaraju et al. 2017) of one image: ReLU(Σₖ αₖ fₖ), αₖ the spatial mean of the class logit's gradient
+    /// over feature map <paramref name="layer"/>. The passes are serialised with the classifier's others.
+    /// </summary>
+    /// <param name="image">A decoded image with the model's channel count.</param>
+    /// <param name="classIndex">The class to explain; default the predicted one.</param>
+    /// <param name="layer">The feature map: 0 = stem, 1 … N = layer1 … layerN, −1 = the last.</param>
+    public ActivationMap ExplainGradCam(PixelImage image, int? classIndex = null, int layer = -1) =>
+        RunCam(image, x => ClassActivationMaps.GradCam(model, x, classIndex, layer));
+
+    private ActivationMap RunCam(PixelImage image, Func<Tensor, ActivationMap> run)
     {
         ArgumentNullException.ThrowIfNull(image);
         float[] input = Transform.Apply(image);
@@ -285,9 +288,7 @@ public sealed class ImageClassifier : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             using var scope = torch.NewDisposeScope();
             var x = torch.tensor(input, new long[] { 1, Transform.Channels, Transform.InputSize, Transform.InputSize }).to(device);
-            return method == CamMethod.GradCam
-                ? ClassActivationMaps.GradCam(model, x, classIndex, layer)
-                : ClassActivationMaps.Cam(model, x, classIndex);
+            return run(x);
         }
     }
 

@@ -1,21 +1,5 @@
 namespace ResNetSharp.OnnxRuntime;
 
-/// <summary>Where <see cref="InferenceExtensions.ForInference"/> runs the network.</summary>
-public enum InferenceDevice
-{
-    /// <summary>
-    /// ONNX Runtime's CUDA execution provider when the app references ONNX Runtime's GPU package and a GPU is present,
-    /// else the CPU; <see cref="OnnxRuntimeResNet.ExecutionProvider"/> says which one runs.
-    /// </summary>
-    Auto,
-
-    /// <summary>Always the CPU execution provider.</summary>
-    Cpu,
-
-    /// <summary>The CUDA execution provider; building throws where it is not available.</summary>
-    Cuda,
-}
-
 /// <summary>
 /// The arithmetic of the network that <see cref="InferenceExtensions.ForInference"/> runs; internal, since it follows
 /// from <see cref="InferenceOptions.Calibration"/> (set: int8; null: float32).
@@ -41,8 +25,15 @@ public sealed record InferenceOptions
     /// </summary>
     public int IntraOpThreads { get; init; }
 
-    /// <summary>Execution provider. Default <see cref="InferenceDevice.Auto"/>.</summary>
-    public InferenceDevice Device { get; init; } = InferenceDevice.Auto;
+    /// <summary>
+    /// Where the network runs, as TorchSharp names devices. Null (the default): ONNX Runtime's CUDA execution provider
+    /// when the app references ONNX Runtime's GPU package and a GPU is present, else the CPU
+    /// (<see cref="OnnxRuntimeResNet.ExecutionProvider"/> says which one runs). <c>torch.CPU</c>: always the CPU provider.
+    /// <c>new Device("cuda")</c> or <c>new Device("cuda:1")</c>: the CUDA provider on that GPU (index 0 when none is
+    /// given), also with TorchSharp's CPU build (whose <c>torch.CUDA</c> property throws); building throws where ONNX
+    /// Runtime's CUDA provider is not available. Other device types are rejected.
+    /// </summary>
+    public TorchSharp.torch.Device? Device { get; init; }
 
     /// <summary>
     /// Also build the session that returns every stage's feature map (<see cref="OnnxRuntimeResNet.ForwardFeatureMaps"/>).

@@ -43,9 +43,9 @@ public sealed class OnnxRuntimeResNet : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.IntraOpThreads, "InferenceOptions.IntraOpThreads must be 0 (ONNX Runtime's choice) or positive.");
         }
 
-        if (!Enum.IsDefined(options.Device) || !Enum.IsDefined(options.Precision))
+        if (!Enum.IsDefined(options.Precision))
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "InferenceOptions: unknown Device or Precision.");
+            throw new ArgumentOutOfRangeException(nameof(options), "InferenceOptions: unknown Precision.");
         }
 
         Options = options;
@@ -291,7 +291,7 @@ public static partial class InferenceExtensions
     /// <param name="model">The network to copy.</param>
     /// <param name="options">Threads, device, precision; default <see cref="InferenceOptions"/>.</param>
     /// <exception cref="ArgumentException">The model cannot be lowered, or int8 is asked for without calibration.</exception>
-    /// <exception cref="NotSupportedException"><see cref="InferenceDevice.Cuda"/> was asked for where CUDA is not available.</exception>
+    /// <exception cref="NotSupportedException">A CUDA device was asked for where ONNX Runtime's CUDA provider is not available, or a device type other than CPU or CUDA.</exception>
     public static OnnxRuntimeResNet ForInference(this ResNet model, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -13,7 +13,13 @@ internal static class Sessions
     /// <summary>A session over the serialised model and the provider it runs on.</summary>
     internal static (InferenceSession Session, string Provider) Create(byte[] model, InferenceOptions options)
     {
-        if (options.Device != InferenceDevice.Cpu)
+        var device = options.Device;
+        if (device is not null && device.type is not (TorchSharp.DeviceType.CPU or TorchSharp.DeviceType.CUDA))
+        {
+            throw new NotSupportedException($"InferenceOptions.Device is {device}: ONNX Runtime runs here on the CPU or on CUDA; expected torch.CPU, new Device(\"cuda\") or new Device(\"cuda:N\"), or null to choose.");
+        }
+
+        if (device?.type != TorchSharp.DeviceType.CPU)
         {
             string? why = null;
             if (!OrtEnv.Instance().GetAvailableProviders().Contains(Cuda))
@@ -25,7 +31,7 @@ internal static class Sessions
                 try
                 {
                     using var cuda = NewOptions(options);
-                    cuda.AppendExecutionProvider_CUDA(0);
+                    cuda.AppendExecutionProvider_CUDA(Math.Max(0, (int)(device?.index ?? 0)));
                     return (new InferenceSession(model, cuda), Cuda);
                 }
                 catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
@@ -34,10 +40,10 @@ internal static class Sessions
                 }
             }
 
-            if (options.Device == InferenceDevice.Cuda)
+            if (device is not null)
             {
                 throw new NotSupportedException(
-                    $"ONNX Runtime's CUDA execution provider is not available ({why}); reference Microsoft.ML.OnnxRuntime.Gpu.Linux on a machine with a GPU, or use InferenceDevice.Auto or Cpu.");
+                    $"ONNX Runtime's CUDA execution provider is not available for {device} ({why}); reference Microsoft.ML.OnnxRuntime.Gpu.Linux on a machine with a GPU, or leave InferenceOptions.Device null (choose) or set torch.CPU.");
             }
         }
 

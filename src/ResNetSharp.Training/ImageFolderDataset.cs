@@ -99,7 +99,7 @@ internal sealed class ImageFolderDataset : ImageDataset
     public override int GetLabel(int index) => samples[index].Label;
 
     /// <inheritdoc/>
-    /// <exception cref="ImageDecodeException">The file is not a decodable image; the message names it.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is not a decodable image; the message names it.</exception>
     public override void ReadImage(int index, Span<float> destination)
     {
         var image = ImageDecoder.Decode(samples[index].Path, Channels);

@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace ResNetSharp;
 
 /// <summary>
@@ -12,8 +10,3 @@ namespace ResNetSharp;
 /// <param name="Stride">Input pixels per map cell: 2, 4, 8, 16, 32 for an ImageNet network without dilation.</param>
 /// <param name="Dilation">Dilation of the part's last convolutions (1 unless strides were replaced by dilation).</param>
 public sealed record FeatureInfo(int Index, string Name, string Level, long Channels, int Stride, int Dilation);
-
-/// <summary>A feature map together with its description. The caller owns (and disposes) the tensor.</summary>
-/// <param name="Info">What the map is.</param>
-/// <param name="Map">The N × Channels × H/Stride × W/Stride tensor.</param>
-public sealed record FeatureMap(FeatureInfo Info, Tensor Map);

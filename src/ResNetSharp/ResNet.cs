@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace ResNetSharp;
 
 /// <summary>One residual stage of a built network: torchvision's <c>layerN</c>, the paper's <c>convN+1_x</c>.</summary>
-public sealed class ResNetStage
+internal sealed class ResNetStage
 {
     internal ResNetStage(int index, Sequential module, IReadOnlyList<ResidualBlock> blocks)
     {
@@ -279,7 +279,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// What the model expects and predicts (input size, channels, mean/std, interpolation, class names), saved with
-    /// its weights by <see cref="Checkpoint.SaveWeights(nn.Module, string, SaveOptions?)"/> and restored by
+    /// its weights by <see cref="SaveWeights(string, SaveOptions?)"/> and restored by
     /// <see cref="ResNetFactory.FromWeights"/>. Defaults to <see cref="ModelMetadata.For"/>.
     /// </summary>
     /// <exception cref="ArgumentException">Set to metadata whose class count, channels or architecture differ from the model's.</exception>
@@ -295,7 +295,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The residual stages, in order.</summary>
-    public IReadOnlyList<ResNetStage> Stages => stages;
+    internal IReadOnlyList<ResNetStage> Stages => stages;
 
     /// <summary>The stem convolution (<c>conv1</c>); the first of them (<c>conv1.0</c>) in a deep stem.</summary>
     public Conv2d Stem => firstConv;
@@ -391,9 +391,9 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
     /// </summary>
     /// <param name="input">N × InChannels × H × W.</param>
     /// <param name="indices">Which maps (0 = stem, 1 … N = layer1 … layerN); duplicates are ignored. Default: all.</param>
-    /// <returns>The maps with their descriptions; the caller disposes the tensors.</returns>
+    /// <returns>The maps in ascending index order (their descriptions are <c>FeatureInfo[index]</c>); the caller disposes the tensors.</returns>
     /// <exception cref="ArgumentException">The input does not fit, or an index is outside 0 … N.</exception>
-    public IReadOnlyList<FeatureMap> ForwardFeatureMaps(Tensor input, params int[] indices)
+    public IReadOnlyList<Tensor> ForwardFeatureMaps(Tensor input, params int[] indices)
     {
         CheckInput(input);
         indices ??= Array.Empty<int>();
@@ -406,7 +406,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
         }
 
         using var scope = torch.NewDisposeScope();
-        var maps = new List<FeatureMap>();
+        var maps = new List<Tensor>();
         bool channelsLast = UsesChannelsLast(input);
         var y = conv1.call(channelsLast ? Layers.ToChannelsLast(input) : input);
         if (bn1 is not null)
@@ -416,7 +416,7 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
         if (wanted.Contains(0))
         {
-            maps.Add(new FeatureMap(featureInfo[0], channelsLast ? y.contiguous() : y.alias()));
+            maps.Add(channelsLast ? y.contiguous() : y.alias());
         }
 
         if (maxpool is not null)
@@ -435,17 +435,43 @@ public sealed partial class ResNet : nn.Module<Tensor, Tensor>
 
             if (wanted.Contains(s + 1))
             {
-                maps.Add(new FeatureMap(featureInfo[s + 1], channelsLast ? y.contiguous() : y.alias()));
+                maps.Add(channelsLast ? y.contiguous() : y.alias());
             }
         }
 
         foreach (var m in maps)
         {
-            m.Map.MoveToOuterDisposeScope();
+            m.MoveToOuterDisposeScope();
         }
 
         return maps;
     }
+
+    /// <summary>
+    /// Writes the network as an ONNX model (atomically: a failure leaves a previous file as it was), from the same
+    /// lowered graph the inference executors run, in eval semantics (BatchNorm by its running statistics, no stochastic
+    /// depth), with standard operators only. The input <c>input</c> is float32 N × InChannels × H × W with dynamic batch,
+    /// height and width; weights are written as float32 whatever the model's dtype; <see cref="Metadata"/> goes into
+    /// <c>metadata_props</c>.
+    /// </summary>
+    /// <param name="path">The .onnx file to write; its folder must exist.</param>
+    /// <param name="options">Opset, BatchNorm folding and outputs; default <see cref="Onnx.OnnxExportOptions"/>.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The opset is outside <see cref="Onnx.OnnxExportOptions.MinOpset"/> … <see cref="Onnx.OnnxExportOptions.MaxOpset"/>.</exception>
+    /// <exception cref="ArgumentException">A headless model (<see cref="IsHeadless"/>) was asked for logits.</exception>
+    /// <exception cref="System.IO.DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
+    /// <exception cref="NotSupportedException">The weights exceed protobuf's 2 GiB limit for one file.</exception>
+    public Onnx.OnnxExportResult ExportOnnx(string path, Onnx.OnnxExportOptions? options = null) => Onnx.OnnxExport.ExportOnnx(this, path, options);
+
+    /// <summary>
+    /// Measures the network for a square input of <paramref name="inputSize"/> pixels: weighted layers and parameters
+    /// from its modules (the paper's way of counting: 1×1 projections and SE gates left out of the depth), multiply-adds
+    /// and output shapes per part from one real forward pass (one image, eval mode, no autograd).
+    /// </summary>
+    /// <param name="inputSize">Input height and width. Default 224 (the paper's ImageNet crop).</param>
+    /// <returns>The summary; <see cref="Introspection.ModelSummary.ToTable"/> prints it as the paper's Table 1 rows.</returns>
+    /// <exception cref="ArgumentException">The input size is smaller than <see cref="MinInputSize"/>.</exception>
+    public Introspection.ModelSummary Summarize(int inputSize = 224) => Introspection.ModelInspector.Summarize(this, inputSize);
 
     /// <summary>Global average pool, flatten, and (unless <paramref name="preLogits"/>, or the network is headless) the classifier.</summary>
     /// <param name="features">The last feature map (N × FeatureChannels × h × w).</param>

@@ -207,7 +207,7 @@ public static class ResNetFactory
     /// <param name="path">A safetensors file written by ResNetSharp.</param>
     /// <param name="device">Device for the model, or null for the CPU.</param>
     /// <param name="dtype">Parameter dtype, or null for float32.</param>
-    /// <exception cref="System.IO.InvalidDataException">The file is malformed, or carries no architecture metadata (then build the model by name and use <see cref="Checkpoint.LoadWeights(TorchSharp.torch.nn.Module, string, LoadOptions?)"/>).</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is malformed, or carries no architecture metadata (then build the model by name and use <see cref="ResNet.LoadWeights(string, LoadOptions?)"/>).</exception>
     /// <exception cref="WeightMismatchException">The weights do not fit the architecture the metadata describes.</exception>
     public static ResNet FromWeights(string path, TorchSharp.torch.Device? device = null, TorchSharp.torch.ScalarType? dtype = null)
     {
@@ -231,12 +231,35 @@ public static class ResNetFactory
     /// <summary>
     /// Builds a model from an ONNX file (exported by ResNetSharp, PyTorch, CNTK or another tool): the stage table is
     /// recognised from the graph and the weights are loaded. For what was recognised (head, BN folding, opset) use
-    /// <see cref="OnnxImporter.Import(string, OnnxImportOptions?)"/>.
+    /// <see cref="ImportOnnx(string, OnnxImportOptions?)"/>.
     /// </summary>
     /// <param name="path">The .onnx file.</param>
     /// <param name="options">Head size for featurizer graphs, device and dtype.</param>
     /// <exception cref="OnnxImportException">The file cannot be mapped onto a ResNet; the message names the node.</exception>
     public static ResNet FromOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options).Model;
+
+    /// <summary>
+    /// Imports an ONNX ResNet and reports what was recognised. The graph (Conv, BatchNormalization, Relu, Add/Sum, MaxPool,
+    /// AveragePool/GlobalAveragePool/ReduceMean, Flatten/Reshape, Gemm or MatMul + Add, Slice/Pad for option-A shortcuts;
+    /// Identity, Dropout and Constant pass through) is recognised by structure, never by initializer names; the matching
+    /// model is built and the weights are loaded strictly. Nothing is invented: a graph without a classifier imports
+    /// headless, and preprocessing comes only from the file's <c>metadata_props</c> (otherwise
+    /// <see cref="Metadata.ModelMetadata.PreprocessingKnown"/> is false and the image pipeline refuses the model until the
+    /// caller states it). No half-built model is ever returned.
+    /// </summary>
+    /// <param name="path">The .onnx file (weights inside the file, opset 7 or newer).</param>
+    /// <param name="options">Device, dtype and an optional preprocessing graph; default <see cref="OnnxImportOptions"/>.</param>
+    /// <returns>The model and what was recognised; disposing it disposes the model.</returns>
+    /// <exception cref="OnnxImportException">The file is not ONNX, is truncated, uses an operator or pattern that is not a ResNet, or shapes do not fit; the message names the node.</exception>
+    public static OnnxImportResult ImportOnnx(string path, OnnxImportOptions? options = null) => OnnxImporter.Import(path, options);
+
+    /// <summary>Imports an ONNX ResNet held in memory, as <see cref="ImportOnnx(string, OnnxImportOptions?)"/> does a file.</summary>
+    /// <param name="bytes">The serialized ModelProto.</param>
+    /// <param name="sourceName">A name for messages.</param>
+    /// <param name="options">Device, dtype and an optional preprocessing graph.</param>
+    /// <exception cref="OnnxImportException">As <see cref="ImportOnnx(string, OnnxImportOptions?)"/>.</exception>
+    public static OnnxImportResult ImportOnnx(byte[] bytes, string sourceName = "memory", OnnxImportOptions? options = null) =>
+        OnnxImporter.Import(bytes, sourceName, options);
 
     /// <summary>
     /// Builds the model for registered pretrained weights (<see cref="PretrainedWeights.Get"/>: <c>resnet50.imagenet1k_v2</c>,

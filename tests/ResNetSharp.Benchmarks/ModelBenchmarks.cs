@@ -37,7 +37,7 @@ public class ModelBenchmarks
     {
         BenchSettings.ApplyThreads();
         model = Models.CreateEval(Model);
-        onnxRuntime = model.ForInference(new InferenceOptions { IntraOpThreads = TorchThreads.IntraOp, Device = InferenceDevice.Cpu });
+        onnxRuntime = model.ForInference(new InferenceOptions { IntraOpThreads = TorchThreads.IntraOp, Device = TorchSharp.torch.CPU });
         input = torch.randn(Batch, 3, InputSize, InputSize);
 
         if (Checked.Add($"{Model}/{Batch}"))

@@ -112,8 +112,8 @@ public class TrainingLayoutTests
 
         foreach (var map in model.ForwardFeatureMaps(x, 0, 2))
         {
-            map.Map.is_contiguous().Should().BeTrue();
-            map.Map.Dispose();
+            map.is_contiguous().Should().BeTrue();
+            map.Dispose();
         }
 
         seen.Clear();

@@ -289,7 +289,7 @@ internal static class BenchCommand
                 var session = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
                 {
                     IntraOpThreads = s.Threads ?? 0,
-                    Device = InferenceDevice.Cpu,
+                    Device = TorchSharp.torch.CPU,
                     Calibration = mode == "ort-int8" ? CalibrationSource.Random(model, s.Size) : null,
                 });
                 owned = session;

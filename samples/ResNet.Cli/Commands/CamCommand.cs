@@ -29,14 +29,14 @@ internal static class CamCommand
         command.SetAction(parse => Cli.Guard(() =>
         {
             int? layerIndex = parse.GetValue(layer);
-            var kind = parse.GetValue(method)?.Trim().ToLowerInvariant() switch
+            bool gradCam = parse.GetValue(method)?.Trim().ToLowerInvariant() switch
             {
-                null => layerIndex is null ? CamMethod.Cam : CamMethod.GradCam,
-                "cam" => CamMethod.Cam,
-                "gradcam" or "grad-cam" => CamMethod.GradCam,
+                null => layerIndex is not null,
+                "cam" => false,
+                "gradcam" or "grad-cam" => true,
                 var other => throw new ArgumentException($"Unknown --method '{other}': expected cam or gradcam."),
             };
-            if (kind == CamMethod.Cam && layerIndex is not null)
+            if (!gradCam && layerIndex is not null)
             {
                 throw new ArgumentException("CAM uses the last feature map; --layer needs --method gradcam.");
             }
@@ -46,7 +46,9 @@ internal static class CamCommand
             var decoded = classifier.Decode(path);
             int? classIndex = parse.GetValue(cls) is { } c ? classifier.ClassIndex(c) : null;
             var prediction = classifier.Classify(decoded, topK: 1);
-            var map = classifier.Explain(decoded, kind, classIndex ?? prediction.Best.Index, layerIndex ?? -1);
+            var map = gradCam
+                ? classifier.ExplainGradCam(decoded, classIndex ?? prediction.Best.Index, layerIndex ?? -1)
+                : classifier.Explain(decoded, classIndex ?? prediction.Best.Index);
             string outPath = parse.GetValue(output)!;
             HeatmapOverlay.WritePng(outPath, decoded, map, classifier.Transform.Geometry(decoded.Width, decoded.Height));
             var (px, py) = map.Peak;
@@ -55,7 +57,7 @@ internal static class CamCommand
                 Cli.WriteJson(new
                 {
                     image = path,
-                    method = kind == CamMethod.Cam ? "cam" : "gradcam",
+                    method = gradCam ? "gradcam" : "cam",
                     layer = map.Layer,
                     classIndex = map.ClassIndex,
                     label = classifier.Label(map.ClassIndex),
@@ -68,7 +70,7 @@ internal static class CamCommand
             }
             else
             {
-                Console.WriteLine($"{(kind == CamMethod.Cam ? "CAM" : "Grad-CAM")} of '{classifier.Label(map.ClassIndex)}' (logit {map.Logit:F3}; predicted " +
+                Console.WriteLine($"{(gradCam ? "Grad-CAM" : "CAM")} of '{classifier.Label(map.ClassIndex)}' (logit {map.Logit:F3}; predicted " +
                                   $"'{prediction.Best.Label}' {prediction.Best.Probability:P1}) on layer {map.Layer}, {map.Width}×{map.Height}, peak at ({px}, {py}) -> {outPath}");
             }
 

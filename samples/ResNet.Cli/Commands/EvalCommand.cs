@@ -138,7 +138,7 @@ internal static class EvalCommand
     {
         using var quantised = model.ForInference(new ResNetSharp.OnnxRuntime.InferenceOptions
         {
-            Calibration = calibration, IntraOpThreads = threads, Device = InferenceDevice.Cpu,
+            Calibration = calibration, IntraOpThreads = threads, Device = TorchSharp.torch.CPU,
         });
         model.eval();
         long count = 0, correct = 0, agree = 0;

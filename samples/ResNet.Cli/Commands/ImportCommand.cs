@@ -58,7 +58,7 @@ internal static class ImportCommand
                 throw new ArgumentException("--preprocessing-graph states the preprocessing itself: give it without --preprocessing, --mean or --std.");
             }
 
-            using var result = OnnxImporter.Import(path, new OnnxImportOptions { PreprocessingGraph = graphPath });
+            using var result = ResNetFactory.ImportOnnx(path, new OnnxImportOptions { PreprocessingGraph = graphPath });
             var model = result.Model;
             if (stated is not null || meanValues is not null)
             {

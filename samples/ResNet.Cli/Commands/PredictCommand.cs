@@ -48,7 +48,7 @@ internal static class PredictCommand
             if (camPath is not null)
             {
                 var image = classifier.Decode(paths[0]);
-                var map = classifier.Explain(image, CamMethod.Cam, predictions[0].Best.Index);
+                var map = classifier.Explain(image, predictions[0].Best.Index);
                 HeatmapOverlay.WritePng(camPath, image, map, classifier.Transform.Geometry(image.Width, image.Height));
             }
 

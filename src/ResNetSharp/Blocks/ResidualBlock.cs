@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace ResNetSharp.Blocks;
 
 /// <summary>
-/// A residual block of a <see cref="ResNet"/> (<see cref="ResNetStage.Blocks"/>): the basic or bottleneck block that
+/// A residual block of a <see cref="ResNet"/> (the children of its <c>layerN</c> stages): the basic or bottleneck block that
 /// <see cref="StageTable.Block"/> selects. What the two share: y = ReLU(F(x) + shortcut(x)), where F is the
 /// residual branch and the shortcut is an identity, a zero-padded identity (option A) or a 1×1 projection
 /// (options B/C), decided by one rule in <see cref="Shortcuts"/>. Pre-activation blocks (He et al. 2016) order

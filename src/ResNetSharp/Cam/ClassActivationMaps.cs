@@ -72,7 +72,7 @@ internal static class ClassActivationMaps
             Tensor f;
             using (torch.no_grad())
             {
-                f = model.ForwardFeatureMaps(image, layer)[0].Map;
+                f = model.ForwardFeatureMaps(image, layer)[0];
             }
 
             // A leaf from here on: autograd.grad gives ∂y_c/∂f without touching any parameter's .grad.

@@ -11,13 +11,13 @@ namespace ResNetSharp.Introspection;
 /// Measures a built network: layers and parameters from its modules, multiply-adds and output shapes from a real
 /// forward pass (one image, eval mode, no autograd) with hooks on every convolution and the classifier.
 /// </summary>
-public static class ModelInspector
+internal static class ModelInspector
 {
     /// <summary>Summarises <paramref name="model"/> for a square input of <paramref name="inputSize"/> pixels.</summary>
     /// <param name="model">The network.</param>
     /// <param name="inputSize">Input height and width. Default 224 (the paper's ImageNet crop).</param>
     /// <exception cref="ArgumentException">The input size is smaller than the network's output stride.</exception>
-    public static ModelSummary Summarize(this ResNet model, int inputSize = 224)
+    public static ModelSummary Summarize(ResNet model, int inputSize = 224)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (inputSize < model.MinInputSize)

@@ -26,7 +26,7 @@ public enum OnnxOutput
     FeatureMaps,
 }
 
-/// <summary>How <see cref="OnnxExport.ExportOnnx(ResNet, string, OnnxExportOptions?)"/> writes a model.</summary>
+/// <summary>How <see cref="ResNet.ExportOnnx"/> writes a model.</summary>
 public sealed record OnnxExportOptions
 {
     /// <summary>Oldest ONNX opset written: 13.</summary>
@@ -57,7 +57,7 @@ public sealed record OnnxExportOptions
     internal OnnxOutput OutputFor(ResNet model) => Output ?? (model.IsHeadless ? OnnxOutput.PooledFeatures : OnnxOutput.Logits);
 }
 
-/// <summary>What <see cref="OnnxExport.ExportOnnx(ResNet, string, OnnxExportOptions?)"/> wrote.</summary>
+/// <summary>What <see cref="ResNet.ExportOnnx"/> wrote.</summary>
 /// <param name="Path">The full path of the file.</param>
 /// <param name="Bytes">Its size.</param>
 /// <param name="Opset">The opset it declares.</param>
@@ -71,7 +71,7 @@ public sealed record OnnxExportResult(string Path, long Bytes, int Opset, int No
 /// as standard ONNX operators only (Conv, Relu, Add, Mul, MaxPool, AveragePool, GlobalAveragePool, Flatten, Gemm, Slice,
 /// Pad, BatchNormalization, Sigmoid), written from the same lowered graph the inference executors run.
 /// </summary>
-public static class OnnxExport
+internal static class OnnxExport
 {
     private const string InputName = "input";
 
@@ -89,7 +89,7 @@ public static class OnnxExport
     /// <exception cref="ArgumentOutOfRangeException">The opset is outside <see cref="OnnxExportOptions.MinOpset"/> … <see cref="OnnxExportOptions.MaxOpset"/>.</exception>
     /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
     /// <exception cref="NotSupportedException">The weights exceed protobuf's 2 GiB limit for one file.</exception>
-    public static OnnxExportResult ExportOnnx(this ResNet model, string path, OnnxExportOptions? options = null) =>
+    public static OnnxExportResult ExportOnnx(ResNet model, string path, OnnxExportOptions? options = null) =>
         Export(model, path, options, null);
 
     internal static OnnxExportResult Export(ResNet model, string path, OnnxExportOptions? options, Func<Stream, Stream>? wrapForTests)

@@ -22,7 +22,7 @@ public enum OnnxHead
     FeatureMap,
 }
 
-/// <summary>Options of <see cref="OnnxImporter.Import(string, OnnxImportOptions?)"/>.</summary>
+/// <summary>Options of <see cref="ResNetFactory.ImportOnnx(string, OnnxImportOptions?)"/>.</summary>
 public sealed record OnnxImportOptions
 {
     /// <summary>
@@ -122,7 +122,7 @@ public sealed class OnnxImportResult : IDisposable
 /// not carry it imports with <see cref="ModelMetadata.PreprocessingKnown"/> false, which the image transform and the
 /// classifier refuse until the caller states it.
 /// </remarks>
-public static class OnnxImporter
+internal static class OnnxImporter
 {
     /// <summary>Imports an ONNX ResNet.</summary>
     /// <param name="path">The .onnx file (weights inside the file, opset 7 or newer).</param>

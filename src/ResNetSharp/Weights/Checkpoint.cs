@@ -22,7 +22,7 @@ namespace ResNetSharp.Weights;
 /// tuned.SaveWeights("tuned.safetensors");
 /// </code>
 /// </example>
-public static class Checkpoint
+internal static class Checkpoint
 {
     /// <summary>Loads weights from a file (PyTorch .pth, safetensors or TorchSharp format, detected from the content) into the model.</summary>
     /// <param name="module">The model; its parameters and buffers are replaced in place, on its current device and dtype.</param>

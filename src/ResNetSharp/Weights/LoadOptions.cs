@@ -5,7 +5,7 @@ using System.Linq;
 namespace ResNetSharp.Weights;
 
 /// <summary>
-/// How <see cref="Checkpoint.LoadWeights(TorchSharp.torch.nn.Module, string, LoadOptions?)"/> matches a file to a
+/// How <see cref="ResNet.LoadWeights(string, LoadOptions?)"/> matches a file to a
 /// model. The default is strict: every model tensor must be in the file with the same shape, and every file tensor
 /// must belong to the model. Relaxations are explicit and never silent.
 /// </summary>
@@ -47,7 +47,7 @@ public sealed record LoadOptions
     }
 }
 
-/// <summary>How <see cref="Checkpoint.SaveWeights(TorchSharp.torch.nn.Module, string, SaveOptions?)"/> writes a file.</summary>
+/// <summary>How <see cref="ResNet.SaveWeights(string, SaveOptions?)"/> writes a file.</summary>
 public sealed record SaveOptions
 {
     /// <summary>File format; default <see cref="WeightFormat.SafeTensors"/> (<see cref="WeightFormat.Auto"/> means the same).</summary>

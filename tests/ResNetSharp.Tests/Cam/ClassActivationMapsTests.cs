@@ -79,7 +79,7 @@ public class ClassActivationMapsTests
 
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var f = model.ForwardFeatureMaps(x, layer)[0].Map;                  // 1 × 8 × 6 × 6 (layer1 keeps the stride)
+        var f = model.ForwardFeatureMaps(x, layer)[0];                  // 1 × 8 × 6 × 6 (layer1 keeps the stride)
         double Logit(Tensor fm) => model.ForwardHead(model.FinishFeatures(model.RunStages(fm, layer, model.Stages.Count)))[0, c].item<double>();
         long k = f.shape[1], h = f.shape[2], w = f.shape[3];
         var alpha = new double[k];

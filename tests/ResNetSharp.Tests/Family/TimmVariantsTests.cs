@@ -69,9 +69,9 @@ public class TimmVariantsTests(ITestOutputHelper output)
         torch.manual_seed(8);
         var x = torch.randn(1, 3, 64, 64);
         var maps = model.ForwardFeatureMaps(x, 0, 4);
-        maps[0].Map.shape.Should().Equal(1, 64, 32, 32);
-        maps[1].Map.shape.Should().Equal(1, 2048, 2, 2);
-        WeightsTestSupport.RelativeError(maps[1].Map, model.ForwardFeatures(x)).Should().BeLessThan(1e-6);
+        maps[0].shape.Should().Equal(1, 64, 32, 32);
+        maps[1].shape.Should().Equal(1, 2048, 2, 2);
+        WeightsTestSupport.RelativeError(maps[1], model.ForwardFeatures(x)).Should().BeLessThan(1e-6);
     }
 
     [Fact]

@@ -38,8 +38,8 @@ public class TranslationTests
         using var wide = torch.randn(1, 3, height, width + shift);
         using var x1 = wide[.., .., .., 0..width].contiguous();
         using var x2 = wide[.., .., .., shift..(width + shift)].contiguous();
-        using var f1 = model.ForwardFeatureMaps(x1, index)[0].Map;
-        using var f2 = model.ForwardFeatureMaps(x2, index)[0].Map;
+        using var f1 = model.ForwardFeatureMaps(x1, index)[0];
+        using var f2 = model.ForwardFeatureMaps(x2, index)[0];
         f1.shape[1].Should().Be(model.FeatureInfo[index].Channels);
         f1.shape[3].Should().Be(width / stride);
 
@@ -59,7 +59,7 @@ public class TranslationTests
 
         // A shift that is not a multiple of the stride does not just move the map: the same comparison fails clearly.
         using var x3 = wide[.., .., .., (shift - (stride / 2))..(width + shift - (stride / 2))].contiguous();
-        using var f3 = model.ForwardFeatureMaps(x3, index)[0].Map;
+        using var f3 = model.ForwardFeatureMaps(x3, index)[0];
         using var c = f3.narrow(3, margin, cols);
         double off = (c - b).abs().max().item<float>();
         output.WriteLine($"{name}: shift by {stride / 2} px (half a cell) gives max |Δ| = {off:E2}");

@@ -193,7 +193,7 @@ public class ImageClassifierTests
         topK.Should().Throw<ArgumentOutOfRangeException>();
         string text = ImageDecoderTests.TempFile("x.png", new byte[] { 1, 2, 3 });
         var notImage = () => classifier.Classify(text);
-        notImage.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains(text));
+        notImage.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains(text));
         classifier.Dispose();
         var disposed = () => classifier.Classify(RandomImage(new Random(6)));
         disposed.Should().Throw<ObjectDisposedException>();

@@ -130,7 +130,7 @@ public class ImageDecoderTests
     {
         string path = TempFile("empty.png", Array.Empty<byte>());
         var act = () => ImageDecoder.Decode(path);
-        act.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains(path) && e.Message.Contains("empty") && e.SourceName == path);
+        act.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains(path) && e.Message.Contains("empty"));
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public class ImageDecoderTests
     {
         string path = TempFile("notes.jpg", Encoding.UTF8.GetBytes("root:x:0:0:root:/root:/bin/bash\n"));
         var act = () => ImageDecoder.Decode(path);
-        act.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains(path) && e.Message.Contains("not an image"));
+        act.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains(path) && e.Message.Contains("not an image"));
     }
 
     [Theory]
@@ -152,7 +152,7 @@ public class ImageDecoderTests
         byte[] all = File.ReadAllBytes(ImageFixtures.Get(name).SourcePath);
         string path = TempFile("cut_" + ImageFixtures.Get(name).File, all.AsSpan(0, (int)(all.Length * keep)).ToArray());
         var act = () => ImageDecoder.Decode(path);
-        act.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains(path)).Which.Message.Should().MatchRegex("truncated|corrupt|not an image");
+        act.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains(path)).Which.Message.Should().MatchRegex("truncated|corrupt|not an image");
     }
 
     [Fact]
@@ -161,10 +161,10 @@ public class ImageDecoderTests
         byte[] all = File.ReadAllBytes(ImageFixtures.Get("chelsea_png").SourcePath);
         var options = new ImageDecodeOptions { MaxEncodedBytes = 1000 };
         var fromStream = () => ImageDecoder.Decode(new NonSeekable(all), "upload", options: options);
-        fromStream.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains("MaxEncodedBytes") && e.SourceName == "upload");
+        fromStream.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains("MaxEncodedBytes") && e.Message.StartsWith("upload: "));
         var small = new ImageDecodeOptions { MaxPixels = 1000 };
         var tooMany = () => ImageDecoder.Decode(all, "cat", options: small);
-        tooMany.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains("135,300"));
+        tooMany.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains("135,300"));
     }
 
     [Fact]
@@ -259,14 +259,14 @@ public class ImageDecoderBombTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         double rssBefore = MemoryTests.RssMiB();
         var act = () => ImageDecoder.Decode(path);
-        act.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains(path) && e.Message.Contains("50,000×50,000") && e.Message.Contains("MaxPixels"));
+        act.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains(path) && e.Message.Contains("50,000×50,000") && e.Message.Contains("MaxPixels"));
         (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20, "nothing the size of the image was allocated");
         (MemoryTests.RssMiB() - rssBefore).Should().BeLessThan(64);
 
         // The same from a stream and a buffer, and a BMP header with the same claim.
         var fromBuffer = () => ImageDecoder.Decode(png, "bomb-buffer");
-        fromBuffer.Should().Throw<ImageDecodeException>().Where(e => e.SourceName == "bomb-buffer");
+        fromBuffer.Should().Throw<InvalidDataException>().Where(e => e.Message.StartsWith("bomb-buffer: "));
         var bmp = () => ImageDecoder.Decode(new MemoryStream(ImageDecoderTests.Bmp(50_000, 50_000)), "bomb.bmp");
-        bmp.Should().Throw<ImageDecodeException>().Where(e => e.Message.Contains("MaxPixels"));
+        bmp.Should().Throw<InvalidDataException>().Where(e => e.Message.Contains("MaxPixels"));
     }
 }

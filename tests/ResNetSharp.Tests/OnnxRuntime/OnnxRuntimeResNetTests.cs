@@ -43,7 +43,7 @@ public class OnnxRuntimeResNetTests
     {
         model.eval();
         using var scope = torch.NewDisposeScope();
-        using var fast = model.ForInference(new InferenceOptions { FeatureMaps = true, Device = InferenceDevice.Cpu });
+        using var fast = model.ForInference(new InferenceOptions { FeatureMaps = true, Device = TorchSharp.torch.CPU });
         fast.ExecutionProvider.Should().Be("CPUExecutionProvider");
         using (torch.no_grad())
         {
@@ -54,7 +54,7 @@ public class OnnxRuntimeResNetTests
             actual.Should().HaveCount(expected.Count);
             for (int i = 0; i < expected.Count; i++)
             {
-                AssertClose(actual[i], expected[i].Map, expected[i].Info.Level);
+                AssertClose(actual[i], expected[i], model.FeatureInfo[i + 1].Level);
             }
         }
     }
@@ -200,7 +200,9 @@ public class OnnxRuntimeResNetTests
         using var model = new ResNet(Cifar20);
         using var auto = model.ForInference();
         auto.ExecutionProvider.Should().Be("CPUExecutionProvider");
-        model.Invoking(m => m.ForInference(new InferenceOptions { Device = InferenceDevice.Cuda }))
+        model.Invoking(m => m.ForInference(new InferenceOptions { Device = new TorchSharp.torch.Device("cuda") }))
             .Should().Throw<NotSupportedException>().WithMessage("*CUDA execution provider is not available*Gpu*");
+        model.Invoking(m => m.ForInference(new InferenceOptions { Device = new TorchSharp.torch.Device(TorchSharp.DeviceType.MPS) }))
+            .Should().Throw<NotSupportedException>().WithMessage("*mps*expected torch.CPU, new Device(\"cuda\")*");
     }
 }
