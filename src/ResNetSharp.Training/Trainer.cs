@@ -67,6 +67,21 @@ public sealed record TrainerOptions
     /// <summary>Also write the checkpoint every this many iterations (0: only after each epoch and on cancellation). Default 0.</summary>
     public int CheckpointEverySteps { get; init; }
 
+    /// <summary>
+    /// Builds the optimizer for the model; null (the default) builds SGD from <see cref="Sgd"/>, which must then keep its
+    /// defaults. Any TorchSharp optimizer (SGD, Adam, AdamW, …) checkpoints and resumes bit for bit: its state is saved
+    /// with TorchSharp's own serialisation. <see cref="ResNet.ParameterGroups"/> keeps weight decay off BatchNorm and biases.
+    /// </summary>
+    /// <example><c>Optimizer = m =&gt; torch.optim.AdamW(m.parameters(), lr: 1e-3, weight_decay: 0.05)</c></example>
+    public Func<ResNet, OptimizerHelper>? Optimizer { get; init; }
+
+    /// <summary>
+    /// The training loss from the logits (N × classes) and the labels (N, int64): a scalar, the batch mean (data-parallel
+    /// training weights each shard's mean by its size). Null (the default): cross-entropy with <see cref="LabelSmoothing"/>,
+    /// which must then stay 0. Evaluation always reports cross-entropy.
+    /// </summary>
+    public Func<Tensor, Tensor, Tensor>? Loss { get; init; }
+
     /// <summary>Dataset name recorded in the saved models' metadata; default the training set's <see cref="ImageDataset.Name"/>.</summary>
     public string? DatasetName { get; init; }
 
@@ -94,6 +109,16 @@ public sealed record TrainerOptions
         if (Resume && OutputDirectory is null)
         {
             throw new ArgumentException("Trainer: Resume needs an OutputDirectory holding the checkpoint.");
+        }
+
+        if (Optimizer is not null && Sgd != new SgdOptions())
+        {
+            throw new ArgumentException("Trainer: set either Optimizer (your own) or Sgd (the built-in SGD), not both.");
+        }
+
+        if (Loss is not null && LabelSmoothing != 0)
+        {
+            throw new ArgumentException("Trainer: LabelSmoothing applies to the built-in cross-entropy; with your own Loss, smooth the labels there.");
         }
 
         Sgd.Validate();
@@ -188,7 +213,8 @@ public sealed record TrainingResult
 }
 
 /// <summary>
-/// Trains a <see cref="ResNet"/> classifier: epochs of SGD over seeded, augmented batches, a test evaluation
+/// Trains a <see cref="ResNet"/> classifier: epochs of SGD (or any TorchSharp optimizer, <see cref="TrainerOptions.Optimizer"/>)
+/// over seeded, augmented batches, a test evaluation
 /// (loss, top-1, top-5) after each epoch, progress reports, <c>metrics.jsonl</c>, the best and final weights
 /// (with <see cref="ModelMetadata"/>: class names, mean/std, input size, dataset, epochs, top-1), and a resumable
 /// checkpoint after each epoch and on cancellation.
@@ -234,7 +260,6 @@ public sealed class Trainer
     /// <summary>Final weights.</summary>
     public const string FinalFileName = "model.safetensors";
 
-    private static readonly JsonSerializerOptions LineJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
     private readonly ImageDataset train;
     private readonly ImageDataset? test;
 
@@ -286,22 +311,11 @@ public sealed class Trainer
     /// <param name="progress">Receives a report after each iteration and each epoch, on the training thread.</param>
     /// <param name="cancellationToken">Stops the run cleanly.</param>
     /// <exception cref="InvalidDataException">Resuming from a checkpoint that is malformed or belongs to a different run.</exception>
-    public TrainingResult Fit(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        FitCore(progress, null, cancellationToken);
-
-    /// <summary>Fit with a wrapper around the checkpoint's stream (tests inject a failing write there).</summary>
-    internal TrainingResult FitCore(IProgress<TrainingProgress>? progress, Func<Stream, Stream>? wrapCheckpointForTests, CancellationToken cancellationToken)
+    public TrainingResult Fit(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var o = Options;
-        string? dir = o.OutputDirectory;
-        if (dir is not null)
-        {
-            Directory.CreateDirectory(dir);
-        }
-
         var dp = o.Distributed;
         int rank = dp?.Rank ?? 0, world = dp?.WorldSize ?? 1;
-        bool writer = rank == 0;
         if (dp is not null)
         {
             CheckSameOnAllRanks(dp, o);
@@ -322,144 +336,66 @@ public sealed class Trainer
         int stepsPerEpoch = trainLoader.BatchesPerEpoch;
         int totalSteps = stepsPerEpoch * o.Epochs;
 
-        using var optimizer = o.Sgd.Create(Model);
+        using var optimizer = o.Optimizer?.Invoke(Model) ?? o.Sgd.Create(Model);
         var scheduler = o.Schedule.Create(optimizer, totalSteps);
+        var files = new CheckpointPolicy(o.OutputDirectory, writer: rank == 0, o.CheckpointEverySteps);
         var state = new TrainingState
         {
             Seed = o.Seed, Epochs = o.Epochs, BatchSize = o.BatchSize, StepsPerEpoch = stepsPerEpoch, TrainSamples = train.Count,
             Schedule = o.Schedule.ToString(), InputSize = train.Height, WorldSize = world,
         };
-        string? checkpointPath = dir is null ? null : Path.Combine(dir, CheckpointFileName);
-        string? metricsPath = dir is null ? null : Path.Combine(dir, MetricsFileName);
-        if (o.Resume && checkpointPath is not null && File.Exists(checkpointPath))
-        {
-            var saved = TrainingCheckpoint.Load(checkpointPath, Model, optimizer);
-            CheckSameRun(checkpointPath, saved, state);
-            // TorchSharp's schedulers keep no serialisable state: replay them (the optimizer's saved options, loaded above,
-            // already hold the rate and momentum they lead to; the replay restores the scheduler's own step count).
-            var restoredOptions = SaveOptimizerOptions(optimizer);
-            for (int i = 0; i < saved.GlobalStep; i++)
-            {
-                scheduler.step();
-            }
-
-            RestoreOptimizerOptions(optimizer, restoredOptions);
-            state = saved;
-            if (writer)
-            {
-                RewriteMetrics(metricsPath!, state.History);
-            }
-        }
-        else if (metricsPath is not null && writer)
-        {
-            AtomicFile.Write(metricsPath, _ => { });
-        }
-
+        state = files.Resume(o.Resume, Model, optimizer, scheduler, state) ?? state;
         dp?.Prepare(Model);
 
+        var step = new TrainingStep(Model, optimizer, o.Loss ?? CrossEntropy(o.LabelSmoothing), dp, trainLoader);
         var history = state.History;
         double bestTop1 = history.Where(h => h.TestTop1.HasValue).Select(h => h.TestTop1!.Value).DefaultIfEmpty(double.NegativeInfinity).Max();
         var runWatch = Stopwatch.StartNew();
         long runImages = 0;
         int runSteps = 0;
-        double lr = optimizer.ParamGroups.Max(g => g.LearningRate);
-        var stepSums = new double[3];
+        double lr = step.LearningRate;
+        TrainingState Stamped() => state with { TotalSeconds = state.TotalSeconds + runWatch.Elapsed.TotalSeconds };
+        TimeSpan Eta() => TimeSpan.FromSeconds(runSteps == 0 ? 0 : runWatch.Elapsed.TotalSeconds / runSteps * (totalSteps - state.GlobalStep));
+        double Throughput() => runImages / Math.Max(runWatch.Elapsed.TotalSeconds, 1e-9);
 
         for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
         {
-            var epochWatch = Stopwatch.StartNew();
-            double epochSecondsBefore = state.Step > 0 ? state.EpochSeconds : 0;
-            double lossSum = state.Step > 0 ? state.EpochLossSum : 0;
-            long errors = state.Step > 0 ? state.EpochErrors : 0, seen = state.Step > 0 ? state.EpochSamples : 0;
-            int startStep = state.Step;
+            var sums = new EpochAccumulator(state);
             Model.train();
-            bool cancelled = false;
-            foreach (var batch in trainLoader.GetBatches(epoch, startStep, CancellationToken.None))
+            foreach (var batch in trainLoader.GetBatches(epoch, state.Step, CancellationToken.None))
             {
                 using (batch)
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {
-                        cancelled = true;
                         break;
                     }
 
-                    lr = optimizer.ParamGroups.Max(g => g.LearningRate);
-                    double loss;
-                    long wrong;
-                    using (var scope = torch.NewDisposeScope())
-                    {
-                        optimizer.zero_grad();
-                        var logits = Model.call(batch.Images);
-                        var lossTensor = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: o.LabelSmoothing);
-                        if (dp is null)
-                        {
-                            lossTensor.backward();
-                        }
-                        else
-                        {
-                            // The mean over this shard, weighted so that DDP's gradient mean (÷ world) is the global batch's mean
-                            // loss also when a short last batch splits unevenly (weight 1 when every shard has BatchSize images).
-                            (lossTensor * ((double)world * batch.Size / trainLoader.GlobalBatchCount(batch.Index))).backward();
-                            dp.AverageGradients();
-                        }
-
-                        optimizer.step();
-                        loss = lossTensor.item<float>();
-                        using (torch.no_grad())
-                        {
-                            wrong = logits.argmax(1).ne(batch.Labels).sum().item<long>();
-                        }
-                    }
-
-                    int images = batch.Size;
-                    if (dp is not null)
-                    {
-                        // Every rank logs the global batch: loss and errors summed over the shards.
-                        stepSums[0] = loss * batch.Size;
-                        stepSums[1] = wrong;
-                        stepSums[2] = batch.Size;
-                        dp.AllreduceSum(stepSums);
-                        var sums = stepSums;
-                        images = (int)sums[2];
-                        loss = sums[0] / images;
-                        wrong = (long)Math.Round(sums[1]);
-                    }
-
+                    lr = step.LearningRate;
+                    var result = step.Run(batch);
                     scheduler.step();
                     if (state.InputSize != batch.Images.shape[2])
                     {
                         state = state with { InputSize = (int)batch.Images.shape[2] };
                     }
 
-                    lossSum += loss * images;
-                    errors += wrong;
-                    seen += images;
-                    runImages += images;
+                    sums.Add(result);
+                    runImages += result.Images;
                     runSteps++;
-                    int globalStep = state.GlobalStep + 1;
-                    state = state with
-                    {
-                        Epoch = epoch, Step = batch.Index + 1, GlobalStep = globalStep, EpochLossSum = lossSum, EpochErrors = errors, EpochSamples = seen,
-                        EpochSeconds = epochSecondsBefore + epochWatch.Elapsed.TotalSeconds,
-                    };
-                    double perStep = runWatch.Elapsed.TotalSeconds / runSteps;
+                    state = sums.After(state, epoch, batch.Index);
                     progress?.Report(new TrainingProgress
                     {
-                        Epoch = epoch + 1, Epochs = o.Epochs, Step = batch.Index + 1, StepsPerEpoch = stepsPerEpoch, Loss = loss, LearningRate = lr,
-                        ImagesPerSecond = runImages / Math.Max(runWatch.Elapsed.TotalSeconds, 1e-9),
-                        Eta = TimeSpan.FromSeconds(perStep * (totalSteps - globalStep)),
+                        Epoch = epoch + 1, Epochs = o.Epochs, Step = batch.Index + 1, StepsPerEpoch = stepsPerEpoch, Loss = result.Loss, LearningRate = lr,
+                        ImagesPerSecond = Throughput(), Eta = Eta(),
                     });
-                    if (checkpointPath is not null && writer && o.CheckpointEverySteps > 0 && globalStep % o.CheckpointEverySteps == 0 && batch.Index + 1 < stepsPerEpoch)
-                    {
-                        TrainingCheckpoint.Save(checkpointPath, Model, optimizer, Stamp(state, runWatch), wrapCheckpointForTests);
-                    }
+                    files.AfterStep(Model, optimizer, Stamped(), endsEpoch: batch.Index + 1 == stepsPerEpoch);
                 }
             }
 
-            if (cancelled || (cancellationToken.IsCancellationRequested && state.Step < stepsPerEpoch))
+            if (state.Step < stepsPerEpoch && cancellationToken.IsCancellationRequested)
             {
-                return Stop(state, runWatch, optimizer, writer ? checkpointPath : null, history, wrapCheckpointForTests);
+                files.OnCancel(Model, optimizer, Stamped());
+                return new TrainingResult { History = history.ToArray(), Best = Best(history), Cancelled = true, GlobalStep = state.GlobalStep };
             }
 
             // The epoch is complete: evaluate, log, keep the best, checkpoint.
@@ -469,33 +405,17 @@ public sealed class Trainer
                 eval = ReduceEvaluation(dp, eval);
             }
 
-            var metrics = new EpochMetrics
-            {
-                Epoch = epoch + 1, TrainLoss = lossSum / Math.Max(seen, 1), TrainError = (double)errors / Math.Max(seen, 1),
-                TestLoss = eval?.Loss, TestTop1 = eval?.Top1, TestTop5 = eval?.Top5, LearningRate = lr,
-                Seconds = epochSecondsBefore + epochWatch.Elapsed.TotalSeconds, ImagesPerSecond = seen / Math.Max(epochSecondsBefore + epochWatch.Elapsed.TotalSeconds, 1e-9),
-            };
+            var metrics = sums.Finish(epoch, eval, lr);
             history.Add(metrics);
             state = state with { Epoch = epoch + 1, Step = 0, EpochLossSum = 0, EpochErrors = 0, EpochSamples = 0, EpochSeconds = 0, History = history };
-            if (dir is not null && writer)
-            {
-                File.AppendAllText(metricsPath!, JsonSerializer.Serialize(metrics, LineJson) + "\n");
-                SetMetadata(state, mean, std, metrics);
-                if (eval is not null && eval.Top1 > bestTop1)
-                {
-                    bestTop1 = eval.Top1;
-                    Model.SaveWeights(Path.Combine(dir, BestFileName));
-                }
-
-                TrainingCheckpoint.Save(checkpointPath!, Model, optimizer, Stamp(state, runWatch), wrapCheckpointForTests);
-            }
-
+            bool isBest = eval is not null && eval.Top1 > bestTop1;
+            bestTop1 = isBest ? eval!.Top1 : bestTop1;
+            SetMetadata(state, mean, std, metrics, optimizer);
+            files.AfterEpoch(Model, optimizer, Stamped(), metrics, isBest);
             progress?.Report(new TrainingProgress
             {
                 Epoch = epoch + 1, Epochs = o.Epochs, Step = stepsPerEpoch, StepsPerEpoch = stepsPerEpoch, Loss = metrics.TrainLoss, LearningRate = lr,
-                ImagesPerSecond = runImages / Math.Max(runWatch.Elapsed.TotalSeconds, 1e-9),
-                Eta = TimeSpan.FromSeconds(runSteps == 0 ? 0 : runWatch.Elapsed.TotalSeconds / runSteps * (totalSteps - state.GlobalStep)),
-                EpochCompleted = metrics,
+                ImagesPerSecond = Throughput(), Eta = Eta(), EpochCompleted = metrics,
             });
             if (cancellationToken.IsCancellationRequested && epoch + 1 < o.Epochs)
             {
@@ -503,26 +423,14 @@ public sealed class Trainer
             }
         }
 
-        SetMetadata(state, mean, std, history.LastOrDefault());
-        if (dir is not null && writer)
-        {
-            Model.SaveWeights(Path.Combine(dir, FinalFileName));
-        }
-
+        SetMetadata(state, mean, std, history.LastOrDefault(), optimizer);
+        files.Finish(Model);
         return new TrainingResult { History = history.ToArray(), Best = Best(history), GlobalStep = state.GlobalStep };
     }
 
-    private TrainingResult Stop(TrainingState state, Stopwatch runWatch, SGD optimizer, string? checkpointPath, List<EpochMetrics> history, Func<Stream, Stream>? wrap)
-    {
-        if (checkpointPath is not null)
-        {
-            TrainingCheckpoint.Save(checkpointPath, Model, optimizer, Stamp(state, runWatch), wrap);
-        }
-
-        return new TrainingResult { History = history.ToArray(), Best = Best(history), Cancelled = true, GlobalStep = state.GlobalStep };
-    }
-
-    private static TrainingState Stamp(TrainingState state, Stopwatch runWatch) => state with { TotalSeconds = state.TotalSeconds + runWatch.Elapsed.TotalSeconds };
+    /// <summary>The default loss: cross-entropy over the batch, mean-reduced, with optional label smoothing.</summary>
+    private static Func<Tensor, Tensor, Tensor> CrossEntropy(double labelSmoothing) =>
+        (logits, labels) => nn.functional.cross_entropy(logits, labels, label_smoothing: labelSmoothing);
 
     private static EpochMetrics? Best(IEnumerable<EpochMetrics> history) =>
         history.Where(h => h.TestTop1.HasValue).OrderByDescending(h => h.TestTop1).ThenBy(h => h.Epoch).FirstOrDefault();
@@ -533,16 +441,20 @@ public sealed class Trainer
         return (o.Mean ?? m, o.Std ?? s);
     }
 
-    private void SetMetadata(TrainingState state, IReadOnlyList<double> mean, IReadOnlyList<double> std, EpochMetrics? last)
+    private void SetMetadata(TrainingState state, IReadOnlyList<double> mean, IReadOnlyList<double> std, EpochMetrics? last, OptimizerHelper optimizer)
     {
+        var o = Options;
+        string I(double v) => v.ToString(CultureInfo.InvariantCulture);
+        string optimizerText = o.Optimizer is null
+            ? $"SGD lr {I(o.Sgd.LearningRate)} momentum {I(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)} wd {I(o.Sgd.WeightDecay)}"
+            : $"{optimizer.GetType().Name} lr {I(optimizer.ParamGroups.Cast<ParamGroup>().Max(g => g.InitialLearningRate))}";
         var extra = new Dictionary<string, string>(Model.Metadata.Extra ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
-            ["dataset"] = Options.DatasetName ?? train.Name,
+            ["dataset"] = o.DatasetName ?? train.Name,
             ["train_samples"] = train.Count.ToString(CultureInfo.InvariantCulture),
             ["epochs"] = state.Epoch.ToString(CultureInfo.InvariantCulture),
-            ["recipe"] = $"SGD lr {Options.Sgd.LearningRate.ToString(CultureInfo.InvariantCulture)} momentum {Options.Sgd.Momentum.ToString(CultureInfo.InvariantCulture)}" +
-                         $"{(Options.Sgd.Nesterov ? " nesterov" : string.Empty)} wd {Options.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}, {Options.Schedule}, batch {Options.BatchSize}" +
-                         (Options.LabelSmoothing > 0 ? $", label smoothing {Options.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}" : string.Empty),
+            ["recipe"] = $"{optimizerText}, {o.Schedule}, batch {o.BatchSize}" +
+                         (o.Loss is not null ? ", custom loss" : o.LabelSmoothing > 0 ? $", label smoothing {I(o.LabelSmoothing)}" : string.Empty),
         };
         if (last?.TestTop1 is { } top1)
         {
@@ -558,39 +470,9 @@ public sealed class Trainer
             Mean = mean.ToArray(),
             Std = std.ToArray(),
             CropPct = 1.0,
-            PreprocessingKnown = Model.Metadata.PreprocessingKnown || (Options.TrainTransform is null && Options.TestTransform is null),
+            PreprocessingKnown = Model.Metadata.PreprocessingKnown || (o.TrainTransform is null && o.TestTransform is null),
             Extra = extra,
         };
-    }
-
-    private static void CheckSameRun(string path, TrainingState saved, TrainingState now)
-    {
-        var differences = new List<string>();
-        void Compare<T>(string what, T a, T b)
-        {
-            if (!EqualityComparer<T>.Default.Equals(a, b))
-            {
-                differences.Add($"{what} {a} in the checkpoint, {b} now");
-            }
-        }
-
-        Compare("seed", saved.Seed, now.Seed);
-        Compare("epochs", saved.Epochs, now.Epochs);
-        Compare("batch size", saved.BatchSize, now.BatchSize);
-        Compare("training samples", saved.TrainSamples, now.TrainSamples);
-        Compare("steps per epoch", saved.StepsPerEpoch, now.StepsPerEpoch);
-        Compare("schedule", saved.Schedule, now.Schedule);
-        if (saved.WorldSize != now.WorldSize)
-        {
-            throw new InvalidDataException(
-                $"{path}: the checkpoint was written by {saved.WorldSize} process(es) and this run has {now.WorldSize}: the global batch, the shards and the " +
-                $"schedule would change. Resume with the same number of processes (mpiexec -n {saved.WorldSize}) or start a new folder.");
-        }
-
-        if (differences.Count > 0)
-        {
-            throw new InvalidDataException($"{path}: the checkpoint belongs to a different run ({string.Join("; ", differences)}); resume with the same settings or start a new folder.");
-        }
     }
 
     private static void CheckSameOnAllRanks(IDataParallel dp, TrainerOptions o)
@@ -621,29 +503,4 @@ public sealed class Trainer
         double n = Math.Max(sums[3], 1);
         return local with { Count = (int)sums[3], Loss = sums[0] / n, Top1 = sums[1] / n, Top5 = sums[2] / n };
     }
-
-    private static List<(double? Lr, double Initial, double? Momentum)> SaveOptimizerOptions(SGD optimizer) =>
-        optimizer.ParamGroups.Cast<ParamGroup>().Select(g => (g.Options.LearningRate, g.Options.InitialLearningRate, ((SGD.Options)g.Options).momentum)).ToList();
-
-    private static void RestoreOptimizerOptions(SGD optimizer, List<(double? Lr, double Initial, double? Momentum)> saved)
-    {
-        var groups = optimizer.ParamGroups.Cast<ParamGroup>().ToList();
-        for (int i = 0; i < groups.Count; i++)
-        {
-            groups[i].Options.LearningRate = saved[i].Lr;
-            groups[i].Options.InitialLearningRate = saved[i].Initial;
-            ((SGD.Options)groups[i].Options).momentum = saved[i].Momentum;
-        }
-    }
-
-    private static void RewriteMetrics(string path, IEnumerable<EpochMetrics> history) =>
-        AtomicFile.Write(path, stream =>
-        {
-            using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            foreach (var m in history)
-            {
-                writer.Write(JsonSerializer.Serialize(m, LineJson));
-                writer.Write('\n');
-            }
-        });
 }

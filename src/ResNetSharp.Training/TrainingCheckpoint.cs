@@ -67,7 +67,7 @@ internal static class TrainingCheckpoint
     private const string StateKey = "trainer_state";
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
-    public static void Save(string path, ResNet model, SGD optimizer, TrainingState state, Func<Stream, Stream>? wrapForTests = null)
+    public static void Save(string path, ResNet model, OptimizerHelper optimizer, TrainingState state)
     {
         var tensors = model.state_dict().Select(kv => WeightTensor.FromTensor("model." + kv.Key, kv.Value)).ToList();
         using (var memory = new MemoryStream())
@@ -90,12 +90,12 @@ internal static class TrainingCheckpoint
             [FormatKey] = "1",
             [StateKey] = JsonSerializer.Serialize(state, Json),
         };
-        new WeightFile(tensors, metadata, path).Write(path, WeightFormat.SafeTensors, wrapForTests);
+        new WeightFile(tensors, metadata, path).Write(path, WeightFormat.SafeTensors);
     }
 
     /// <summary>Reads the state and, once the whole file has been checked, restores model, optimizer and torch generator.</summary>
     /// <exception cref="InvalidDataException">Not a checkpoint, or malformed; the message names the file.</exception>
-    public static TrainingState Load(string path, ResNet model, SGD optimizer)
+    public static TrainingState Load(string path, ResNet model, OptimizerHelper optimizer)
     {
         var file = WeightFile.Read(path, WeightFormat.SafeTensors);
         if (!file.Metadata.TryGetValue(FormatKey, out string? version) || version != "1" || !file.Metadata.TryGetValue(StateKey, out string? json))

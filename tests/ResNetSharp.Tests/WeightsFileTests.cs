@@ -7,6 +7,7 @@ using System.Linq;
 using System.Text;
 using System.Threading.Tasks;
 using FluentAssertions;
+using ResNetSharp.Runtime;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -237,7 +238,11 @@ public class WeightsFileTests(ITestOutputHelper output)
             byte[] previous = File.ReadAllBytes(path);
 
             WeightsTestSupport.Randomise(model, 2);
-            var act = () => Checkpoint.Save(model, path, null, inner => new FailingStream(inner, failAfter: previous.Length / 2));
+            var act = () =>
+            {
+                using var seam = TestSeams.Inject(wrapWrite: inner => new FailingStream(inner, failAfter: previous.Length / 2));
+                model.SaveWeights(path);
+            };
             act.Should().Throw<IOException>().WithMessage("injected*");
 
             File.ReadAllBytes(path).Should().Equal(previous, "the previous file must survive a failed save");
@@ -245,7 +250,11 @@ public class WeightsFileTests(ITestOutputHelper output)
 
             // A failed first save creates nothing at all.
             string fresh = Path.Combine(dir, "fresh.safetensors");
-            var first = () => Checkpoint.Save(model, fresh, null, inner => new FailingStream(inner, failAfter: 100));
+            var first = () =>
+            {
+                using var seam = TestSeams.Inject(wrapWrite: inner => new FailingStream(inner, failAfter: 100));
+                model.SaveWeights(fresh);
+            };
             first.Should().Throw<IOException>();
             File.Exists(fresh).Should().BeFalse();
             Directory.GetFiles(dir).Should().Equal(new[] { path });

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using FluentAssertions;
+using ResNetSharp.Runtime;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -68,13 +69,17 @@ public class WeightsLoadTests
         WeightsTestSupport.Randomise(other, 22);
         var file = other.GetWeights();
 
-        var act = () => Checkpoint.Load(target, file, null, copied =>
+        var act = () =>
         {
-            if (copied == 10)
+            using var seam = TestSeams.Inject(afterWeightCopy: copied =>
             {
-                throw new IOException("injected failure after 11 copies");
-            }
-        });
+                if (copied == 10)
+                {
+                    throw new IOException("injected failure after 11 copies");
+                }
+            });
+            Checkpoint.Load(target, file, null);
+        };
         act.Should().Throw<IOException>().WithMessage("injected*");
         WeightsTestSupport.Snapshot(target).ShouldEqual(before);
     }

@@ -90,9 +90,9 @@ internal static class OnnxExport
     /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
     /// <exception cref="NotSupportedException">The weights exceed protobuf's 2 GiB limit for one file.</exception>
     public static OnnxExportResult ExportOnnx(ResNet model, string path, OnnxExportOptions? options = null) =>
-        Export(model, path, options, null);
+        Export(model, path, options);
 
-    internal static OnnxExportResult Export(ResNet model, string path, OnnxExportOptions? options, Func<Stream, Stream>? wrapForTests)
+    internal static OnnxExportResult Export(ResNet model, string path, OnnxExportOptions? options)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -106,7 +106,7 @@ internal static class OnnxExport
         }
 
         var proto = ToModelProto(model, options);
-        AtomicFile.Write(full, stream => proto.WriteTo(stream), wrapForTests);
+        AtomicFile.Write(full, stream => proto.WriteTo(stream));
         return new OnnxExportResult(full, new FileInfo(full).Length, options.Opset, proto.Graph.Node.Count,
             proto.Graph.Node.Select(n => n.OpType).Distinct().Order(StringComparer.Ordinal).ToArray(),
             proto.Graph.Output.Select(o => o.Name).ToArray());

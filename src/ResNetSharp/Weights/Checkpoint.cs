@@ -36,7 +36,7 @@ internal static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         var file = WeightFile.Read(path, options?.Format ?? WeightFormat.Auto);
-        return Load(module, file, options, null);
+        return Load(module, file, options);
     }
 
     /// <summary>Loads weights from a stream (read to its end) into the model.</summary>
@@ -49,14 +49,14 @@ internal static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         var file = WeightFile.Read(stream, options?.Format ?? WeightFormat.Auto, sourceName);
-        return Load(module, file, options, null);
+        return Load(module, file, options);
     }
 
     /// <summary>Loads an already-read weight file into the model.</summary>
     /// <exception cref="WeightMismatchException">Keys are missing, unexpected or mis-shaped; all are listed (the model is untouched).</exception>
     /// <exception cref="ArgumentException"><see cref="LoadOptions.SkipKeys"/> names a key that is in neither the model nor the file.</exception>
     internal static WeightCheck LoadWeights(this nn.Module module, WeightFile weights, LoadOptions? options = null) =>
-        Load(module, weights, options, null);
+        Load(module, weights, options);
 
     /// <summary>Matches a weight file against the model without changing it.</summary>
     /// <exception cref="ArgumentException"><see cref="LoadOptions.SkipKeys"/> names a key that is in neither the model nor the file.</exception>
@@ -102,7 +102,11 @@ internal static class Checkpoint
     /// <param name="module">The model.</param>
     /// <param name="path">Target file; a previous file stays intact if anything fails.</param>
     /// <param name="options">Format (default safetensors), float type and metadata.</param>
-    public static void SaveWeights(this nn.Module module, string path, SaveOptions? options = null) => Save(module, path, options, null);
+    public static void SaveWeights(this nn.Module module, string path, SaveOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        module.GetWeights(options).Write(path, options?.Format ?? WeightFormat.SafeTensors);
+    }
 
     /// <summary>Writes the model's state dict to a stream (left open; not atomic, the caller owns the stream).</summary>
     public static void SaveWeights(this nn.Module module, Stream stream, SaveOptions? options = null)
@@ -112,16 +116,8 @@ internal static class Checkpoint
         file.Write(stream, options?.Format ?? WeightFormat.SafeTensors);
     }
 
-    /// <summary>Save with a wrapper around the temporary file's stream: tests inject a failure mid-write there.</summary>
-    internal static void Save(nn.Module module, string path, SaveOptions? options, Func<Stream, Stream>? wrapForTests)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        var file = module.GetWeights(options);
-        file.Write(path, options?.Format ?? WeightFormat.SafeTensors, wrapForTests);
-    }
-
-    /// <summary>The load itself; <paramref name="afterCopyForTests"/> is called after each tensor is copied (tests throw from it).</summary>
-    internal static WeightCheck Load(nn.Module module, WeightFile weights, LoadOptions? options, Action<int>? afterCopyForTests)
+    /// <summary>The load itself (tests fail it after a copy through <see cref="Runtime.TestSeams.AfterWeightCopy"/>).</summary>
+    internal static WeightCheck Load(nn.Module module, WeightFile weights, LoadOptions? options)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(weights);
@@ -159,7 +155,7 @@ internal static class Checkpoint
                 for (; copied < pairs.Count; copied++)
                 {
                     pairs[copied].Target.copy_(pairs[copied].Value);
-                    afterCopyForTests?.Invoke(copied);
+                    Runtime.TestSeams.AfterWeightCopy?.Invoke(copied);
                 }
             }
             catch

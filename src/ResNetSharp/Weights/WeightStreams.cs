@@ -78,7 +78,7 @@ internal static class WeightStreams
 /// </summary>
 internal static class AtomicFile
 {
-    public static void Write(string path, Action<Stream> write, Func<Stream, Stream>? wrapForTests = null)
+    public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no folder.", nameof(path));
@@ -92,7 +92,7 @@ internal static class AtomicFile
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                var target = wrapForTests?.Invoke(file) ?? file;
+                var target = Runtime.TestSeams.WrapWrite?.Invoke(file) ?? file;
                 write(target);
                 target.Flush();
                 file.Flush(flushToDisk: true); // fsync: the rename must never expose a file whose bytes are still in the page cache only

@@ -383,7 +383,11 @@ internal sealed class WeightFile
     /// <summary>Writes the tensors to <paramref name="path"/> atomically (temporary file in the same folder, flushed to disk, renamed over the target).</summary>
     /// <param name="path">Target file; an existing file is replaced only once the new one is complete.</param>
     /// <param name="format">SafeTensors (default) or TorchSharp; Auto means SafeTensors.</param>
-    public void Write(string path, WeightFormat format = WeightFormat.SafeTensors) => Write(path, format, null);
+    public void Write(string path, WeightFormat format = WeightFormat.SafeTensors)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        AtomicFile.Write(path, stream => Write(stream, format));
+    }
 
     /// <summary>Writes the tensors to a stream (not atomic: the caller owns the stream).</summary>
     /// <param name="stream">Writable stream; left open.</param>
@@ -432,12 +436,5 @@ internal sealed class WeightFile
         throw WeightStreams.Bad(source,
             $"not a weight file: neither a PyTorch .pth (zip or legacy torch.save), safetensors nor TorchSharp (Module.save) file " +
             $"(first bytes: {(read == 0 ? "none, the file is empty" : Convert.ToHexString(head[..read]))}).");
-    }
-
-    /// <summary>Atomic write with an optional wrapper around the temporary file's stream (tests inject failures there).</summary>
-    internal void Write(string path, WeightFormat format, Func<Stream, Stream>? wrapForTests)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        AtomicFile.Write(path, stream => Write(stream, format), wrapForTests);
     }
 }

@@ -7,6 +7,7 @@ using FluentAssertions;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using ResNetSharp.Runtime;
 using ResNetSharp.Onnx.Proto;
 using TorchSharp;
 using Xunit;
@@ -291,8 +292,13 @@ public class OnnxExportTests(ITestOutputHelper output)
         model.ExportOnnx(path);
         byte[] before = File.ReadAllBytes(path);
         using var other = ResNetFactory.Create("resnet32");
-        other.Invoking(m => OnnxExport.Export(m, path, null, s => new FailingStream(s, failAfter: 4096)))
-            .Should().Throw<IOException>().WithMessage("*disk full*");
+        using (TestSeams.Inject(wrapWrite: s => new FailingStream(s, failAfter: 4096)))
+        {
+            other.Invoking(m => m.ExportOnnx(path)).Should().Throw<IOException>().WithMessage("*disk full*");
+        }
+
+        other.Invoking(m => m.ExportOnnx(path + ".unused")).Should().NotThrow("the seam ends with its scope");
+        File.Delete(path + ".unused");
         File.ReadAllBytes(path).Should().Equal(before);
         Directory.GetFiles(dir).Should().Equal(new[] { path }, "the temporary file is removed");
     }

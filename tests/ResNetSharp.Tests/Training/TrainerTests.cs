@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using FluentAssertions;
+using ResNetSharp.Runtime;
 using ResNetSharp.Training;
 using TorchSharp;
 using Xunit;
@@ -73,11 +74,22 @@ public sealed class TrainerTests : IDisposable
         result.Cancelled.Should().BeFalse();
     }
 
-    [Theory]
-    [InlineData(2, 3)]   // mid-epoch 2, after its third iteration
-    [InlineData(1, 8)]   // between epochs 1 and 2 (after the last iteration of epoch 1)
-    public void Fit_InterruptedAndResumed_WeightsBitIdenticalToUninterrupted(int stopEpoch, int stopStep)
+    /// <summary>The recipe with AdamW and the loss given as a function (one-cycle then also cycles AdamW's β₁).</summary>
+    private static TrainerOptions AdamWRecipe(string? dir) => Recipe(dir) with
     {
+        Sgd = new SgdOptions(),
+        LabelSmoothing = 0,
+        Optimizer = m => torch.optim.AdamW(m.parameters(), lr: 0.01, weight_decay: 0.01),
+        Loss = (logits, labels) => torch.nn.functional.cross_entropy(logits, labels, label_smoothing: 0.1),
+    };
+
+    [Theory]
+    [InlineData(2, 3, false)]   // mid-epoch 2, after its third iteration
+    [InlineData(1, 8, false)]   // between epochs 1 and 2 (after the last iteration of epoch 1)
+    [InlineData(2, 3, true)]    // an injected optimizer (AdamW) and loss resume as exactly
+    public void Fit_InterruptedAndResumed_WeightsBitIdenticalToUninterrupted(int stopEpoch, int stopStep, bool adamW)
+    {
+        TrainerOptions Recipe(string dir) => adamW ? AdamWRecipe(dir) : TrainerTests.Recipe(dir);
         int threads = TorchThreads.IntraOp;
         TorchThreads.SetIntraOp(1);
         try
@@ -131,15 +143,71 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Fit_InjectedLoss_IsTheOneTrainedOn()
+    {
+        int threads = TorchThreads.IntraOp;
+        TorchThreads.SetIntraOp(1);
+        try
+        {
+            var train = TrainingTestData.Bars(128);
+            Dictionary<string, byte[]> Run(TrainerOptions options)
+            {
+                using var model = SeededModel();
+                new Trainer(model, train, null, options).Fit();
+                return Bytes(model);
+            }
+
+            var builtIn = Run(Recipe(null, epochs: 1));
+            var same = Run(Recipe(null, epochs: 1) with
+            {
+                LabelSmoothing = 0,
+                Loss = (logits, labels) => torch.nn.functional.cross_entropy(logits, labels, label_smoothing: 0.1),
+            });
+            var other = Run(Recipe(null, epochs: 1) with { LabelSmoothing = 0, Loss = (logits, labels) => torch.nn.functional.cross_entropy(logits, labels) });
+
+            foreach (var (key, bytes) in builtIn)
+            {
+                same[key].Should().Equal(bytes, $"the built-in loss given as a function trains '{key}' bit for bit alike");
+            }
+
+            builtIn.Count(kv => !other[kv.Key].SequenceEqual(kv.Value)).Should().BeGreaterThan(0, "another loss trains other weights");
+        }
+        finally
+        {
+            TorchThreads.SetIntraOp(threads);
+        }
+    }
+
+    [Fact]
+    public void Options_AmbiguousOrBrokenInjections_AreRefusedWithAMessage()
+    {
+        var train = TrainingTestData.Bars(64);
+        using var model = SeededModel();
+        var both = () => new Trainer(model, train, null, Recipe(null) with { Optimizer = m => torch.optim.Adam(m.parameters()) });
+        both.Should().Throw<ArgumentException>().WithMessage("*either Optimizer*or Sgd*");
+        var smoothing = () => new Trainer(model, train, null, AdamWRecipe(null) with { LabelSmoothing = 0.1 });
+        smoothing.Should().Throw<ArgumentException>().WithMessage("*LabelSmoothing*own Loss*");
+        var notScalar = () => new Trainer(model, train, null, AdamWRecipe(null) with
+        {
+            Epochs = 1, Loss = (logits, labels) => torch.nn.functional.cross_entropy(logits, labels, reduction: torch.nn.Reduction.None),
+        }).Fit();
+        notScalar.Should().Throw<InvalidOperationException>().WithMessage("*shape [32]*expected a scalar*");
+    }
+
+    [Fact]
     public void Fit_CheckpointWriteFailsMidFile_PreviousCheckpointIntactAndResumable()
     {
         var train = TrainingTestData.Bars(128, size: 8);
         string dir = Path.Combine(root, "failing");
         using var model = SeededModel();
         int writes = 0;
-        Stream Wrap(Stream s) => ++writes == 2 ? new FailingStream(s, failAfter: 4096) : s;
+        Stream Wrap(Stream s) => s is FileStream f && f.Name.Contains(".checkpoint.safetensors.", StringComparison.Ordinal) && ++writes == 2 ? new FailingStream(s, failAfter: 4096) : s;
 
-        var act = () => new Trainer(model, train, null, Recipe(dir)).FitCore(null, Wrap, CancellationToken.None);
+        var act = () =>
+        {
+            using var seam = TestSeams.Inject(wrapWrite: Wrap);
+            new Trainer(model, train, null, Recipe(dir)).Fit();
+        };
 
         act.Should().Throw<IOException>().WithMessage("*injected*");
         Directory.GetFiles(dir).Select(Path.GetFileName).Should().BeEquivalentTo(Trainer.CheckpointFileName, Trainer.MetricsFileName); // no temp file left
