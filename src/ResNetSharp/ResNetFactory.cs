@@ -215,17 +215,7 @@ public static class ResNetFactory
         var metadata = ModelMetadata.FromDictionary(file.Metadata, path)
             ?? throw new System.IO.InvalidDataException(
                 $"{path}: the file carries no ResNetSharp architecture metadata; build the model by name (ResNetFactory.Create) and call LoadWeights.");
-        var model = metadata.CreateModel(device, dtype);
-        try
-        {
-            model.LoadWeights(file);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return Described(metadata, file, device, dtype);
     }
 
     /// <summary>
@@ -281,10 +271,133 @@ public static class ResNetFactory
     {
         var entry = WeightsRegistry.Get(name);
         string path = WeightsCache.Download(entry, progress, cacheDirectory);
-        var model = entry.Metadata.CreateModel(device, dtype);
+        return Described(entry.Metadata, WeightFile.Read(path), device, dtype);
+    }
+
+    /// <summary>
+    /// Builds a model from what a user names on a command line or in a config (a model name, a file or a URL): the one entry
+    /// point behind <see cref="Create(string, ResNetOptions?, StridePlacement?)"/>, <see cref="FromWeights"/>,
+    /// <see cref="FromOnnx"/> and <see cref="FromPretrained"/>. Give <paramref name="weights"/>, <paramref name="architecture"/> or both:
+    /// <list type="bullet">
+    /// <item><description><b>weights only</b>: the source describes the model itself. <paramref name="weights"/> is tried as an
+    /// existing file (a <c>.onnx</c> graph is imported; a safetensors file must carry ResNetSharp metadata), then as an
+    /// <c>https</c>/<c>http</c>/<c>file</c> URL of such a file (downloaded into the weights cache once, checked against
+    /// <paramref name="sha256"/>), then as registered pretrained weights (<see cref="PretrainedWeights.Get"/>:
+    /// <c>resnet50.imagenet1k_v2</c>, <c>ResNet50_Weights.IMAGENET1K_V2</c>, or a bare architecture for torchvision's default).</description></item>
+    /// <item><description><b>architecture only</b>: a registered architecture (<see cref="Names"/>) with fresh, untrained weights.</description></item>
+    /// <item><description><b>both</b>: the architecture is built with <paramref name="options"/> and <paramref name="stride"/>,
+    /// and the weights (a safetensors, PyTorch <c>.pth</c> or TorchSharp file, a URL, or registered weights) are loaded into it
+    /// strictly: the way to load files without metadata, such as torchvision's. When the source carries metadata, the model
+    /// takes its preprocessing and class names.</description></item>
+    /// </list>
+    /// </summary>
+    /// <param name="weights">A weight file, URL or registered weights name; null for untrained weights (then <paramref name="architecture"/> is required).</param>
+    /// <param name="architecture">A registered architecture name; null to let <paramref name="weights"/> describe the model.</param>
+    /// <param name="options">
+    /// Head size, input channels, init, device and dtype of a model built from <paramref name="architecture"/>. When the
+    /// weights describe the model, only <see cref="ResNetOptions.Device"/> and <see cref="ResNetOptions.DType"/> may be set.
+    /// </param>
+    /// <param name="stride">Stride placement of a model built from <paramref name="architecture"/> (default: the table's); null otherwise.</param>
+    /// <param name="sha256">SHA-256 of the weights (full, or at least its first 8 hex digits): required for a URL, checked when given.</param>
+    /// <param name="cacheDirectory">Cache folder for URLs and registered weights; null for <see cref="PretrainedWeights.DefaultCacheDirectory"/>.</param>
+    /// <param name="progress">Download progress (not called when nothing is downloaded).</param>
+    /// <exception cref="ArgumentException">
+    /// Neither argument is given; the architecture is not registered (the message lists the names); options or a stride are
+    /// given for weights that describe the model; an ONNX graph is given together with an architecture; or a URL has no hash.
+    /// </exception>
+    /// <exception cref="System.IO.FileNotFoundException"><paramref name="weights"/> is no existing file, no URL and no registered weights name.</exception>
+    /// <exception cref="System.IO.InvalidDataException">The file is malformed, or carries no metadata and no architecture is named.</exception>
+    /// <exception cref="WeightMismatchException">The weights do not fit the architecture (all mismatched keys listed).</exception>
+    /// <exception cref="OnnxImportException">An ONNX graph cannot be mapped onto a ResNet; the message names the node.</exception>
+    /// <exception cref="WeightsDownloadException">A download failed or a hash is wrong (nothing cached).</exception>
+    /// <example>
+    /// <code>
+    /// using var trained = ResNetFactory.Load("runs/r20/best.safetensors");                  // architecture and preprocessing from the file
+    /// using var imported = ResNetFactory.Load("resnet18.onnx");                               // ONNX graph, recognised and imported
+    /// using var pretrained = ResNetFactory.Load("resnet50.imagenet1k_v2");                   // registered weights, downloaded once
+    /// using var torchvision = ResNetFactory.Load("resnet50-11ad3fa6.pth", "resnet50");      // a file without metadata: name the architecture
+    /// using var untrained = ResNetFactory.Load(null, "resnet20");
+    /// </code>
+    /// </example>
+    public static ResNet Load(string? weights, string? architecture = null, ResNetOptions? options = null, StridePlacement? stride = null,
+        string? sha256 = null, string? cacheDirectory = null, System.IProgress<DownloadProgress>? progress = null)
+    {
+        if (string.IsNullOrWhiteSpace(weights))
+        {
+            return string.IsNullOrWhiteSpace(architecture)
+                ? throw new ArgumentException("ResNetFactory.Load: name the weights (a file, an http(s)/file URL or registered weights), an architecture (see ResNetFactory.Names), or both.")
+                : Create(architecture, options, stride);
+        }
+
+        if (!System.IO.File.Exists(weights) && !WeightsSource.IsUrl(weights, out _) && !WeightsRegistry.TryGet(weights, out _))
+        {
+            throw new System.IO.FileNotFoundException(
+                $"Weight file '{weights}' does not exist, and it is neither an http(s)/file URL nor registered pretrained weights " +
+                "(PretrainedWeights.All; 'resnet pretrained list'; e.g. resnet50.imagenet1k_v2).", weights);
+        }
+
+        bool described = string.IsNullOrWhiteSpace(architecture);
+        if (described && (stride is not null || (options is not null && options with { Device = null, DType = null } != new ResNetOptions())))
+        {
+            throw new ArgumentException(
+                $"'{weights}' describes its own architecture, head and input channels: only a device and a dtype can be chosen for it. " +
+                "Name the architecture to build it with other options or another stride placement.");
+        }
+
+        bool onnx = weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+        if (onnx && !described)
+        {
+            throw new ArgumentException($"'{weights}' is an ONNX graph, which describes its own architecture: load it without naming one (got '{architecture}').");
+        }
+
+        var resolved = WeightsSource.Resolve(weights, sha256, cacheDirectory, progress);
+        if (described)
+        {
+            if (onnx || resolved.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            {
+                return FromOnnx(resolved.Path, new OnnxImportOptions { Device = options?.Device, DType = options?.DType });
+            }
+
+            var file = WeightFile.Read(resolved.Path);
+            var metadata = resolved.Metadata ?? ModelMetadata.FromDictionary(file.Metadata, resolved.Path)
+                ?? throw new System.IO.InvalidDataException(
+                    $"{weights}: the file carries no model metadata (architecture, head, preprocessing): name the model's architecture too " +
+                    "(a registered name such as resnet50; see ResNetFactory.Names).");
+            return Described(metadata, file, options?.Device, options?.DType);
+        }
+
+        var model = Create(architecture!, options, stride);
         try
         {
-            model.LoadWeights(path);
+            var file = WeightFile.Read(resolved.Path);
+            model.LoadWeights(file);
+            if ((resolved.Metadata ?? ModelMetadata.FromDictionary(file.Metadata, resolved.Path)) is { } source)
+            {
+                // The source's preprocessing and class names; the structure is the model's own (strict loading checked the shapes).
+                var own = ModelMetadata.For(model);
+                model.Metadata = source with
+                {
+                    Architecture = own.Architecture, Table = own.Table, ReplaceStrideWithDilation = own.ReplaceStrideWithDilation,
+                    NumClasses = own.NumClasses, InChannels = own.InChannels, ClassifierKey = own.ClassifierKey,
+                };
+            }
+
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Builds the model <paramref name="metadata"/> describes and loads <paramref name="file"/> into it strictly.</summary>
+    private static ResNet Described(ModelMetadata metadata, WeightFile file, TorchSharp.torch.Device? device, TorchSharp.torch.ScalarType? dtype)
+    {
+        var model = metadata.CreateModel(device, dtype);
+        try
+        {
+            model.LoadWeights(file);
             return model;
         }
         catch

@@ -39,7 +39,8 @@ public sealed class CliExperimentOptionsTests : IDisposable
             "--label-smoothing", "--subset", "--test-subset", "--seed", "--threads", "--default-allocator", "--input-size", "--grey",
             "--no-decay-norm-bias", "--cutout", "--random-erasing", "--prefetch",
         ],
-        ["pointing"] = ["--data", "--canvas", "--minutes", "--test", "--batch", "--width", "--threads", "--seed", "--out", "--save", "--json"],
+        // Pointing: all by Pointing_EveryOption_ReachesTheResult and the rejections below.
+        ["pointing"] = ["--data", "--canvas", "--epochs", "--subset", "--test", "--batch", "--width", "--threads", "--seed", "--out", "--save", "--json"],
     };
 
     [Fact]
@@ -64,13 +65,25 @@ public sealed class CliExperimentOptionsTests : IDisposable
     [InlineData("--input-size 64 applies to image folders only", "experiment", "degradation", "--input-size", "64", "--out", "x")]
     [InlineData("--input-size 64 applies to image folders only", "train", "resnet20", "--input-size", "64", "--out", "x")]
     [InlineData("--prefetch must be ≥ 0", "train", "resnet20", "--prefetch", "-1", "--out", "x")]
+    [InlineData("--epochs must be ≥ 1, got 0", "experiment", "pointing", "--epochs", "0", "--out", "x")]
+    [InlineData("--subset must be ≥ 1, got 0", "experiment", "pointing", "--subset", "0", "--out", "x")]
+    [InlineData("--test must be ≥ 1, got 0", "experiment", "pointing", "--test", "0", "--out", "x")]
+    [InlineData("--batch must be ≥ 1, got 0", "experiment", "pointing", "--batch", "0", "--out", "x")]
+    [InlineData("--width must be ≥ 1, got 0", "experiment", "pointing", "--width", "0", "--out", "x")]
+    [InlineData("--threads must be ≥ 1, got 0", "experiment", "pointing", "--threads", "0", "--out", "x")]
+    [InlineData("--canvas must be ≥ 32", "experiment", "pointing", "--canvas", "24", "--out", "x")]
+    [InlineData("--save NEVER/m.safetensors: the folder does not exist", "experiment", "pointing", "--save", "NEVER/m.safetensors")]
+    [InlineData("Fashion-MNIST train files not found in 'NEVER'", "experiment", "pointing", "--data", "NEVER")]
+    [InlineData("Unrecognized command or argument '--minutes'", "experiment", "pointing", "--minutes", "4")]
     public void ValuesNoRunCanHonour_ExitOneNamingTheOption(string expected, params string[] args)
     {
-        // Checked before any data is read: no dataset needed.
-        var (code, stdout, stderr) = CliTests.Run(args.Select(a => a == "x" ? Path.Combine(dir, "never") : a).ToArray());
+        // Checked before any data is read: no dataset needed. "x" and "NEVER" stand for a folder that must not appear.
+        // (A parse error, such as an option that no longer exists, exits 2.)
+        string never = Path.Combine(dir, "never");
+        var (code, stdout, stderr) = CliTests.Run(args.Select(a => a == "x" ? never : a.Replace("NEVER", never, StringComparison.Ordinal)).ToArray());
 
-        code.Should().Be(1);
-        stderr.Split('\n').Should().ContainSingle().Which.Should().StartWith("resnet: error: ").And.Contain(expected);
+        code.Should().Be(expected.StartsWith("Unrecognized", StringComparison.Ordinal) ? 2 : 1);
+        stderr.Split('\n').Should().ContainSingle().Which.Should().StartWith("resnet: error: ").And.Contain(expected.Replace("NEVER", never, StringComparison.Ordinal));
         stdout.Should().BeEmpty();
         Directory.Exists(Path.Combine(dir, "never")).Should().BeFalse();
     }
@@ -114,6 +127,57 @@ public sealed class CliExperimentOptionsTests : IDisposable
             .Contain("weight decay 0.0001 (none on BatchNorm weights and biases)")
             .And.Contain("label smoothing 0.1, pad-4 random crop + horizontal flip, cutout 4 px, random erasing p 0.25, 28×28 input");
         root.GetProperty("prefetch").GetInt32().Should().Be(0);
+    }
+
+    [Fact]
+    public void Pointing_EveryOption_ReachesTheResult()
+    {
+        TrainingTestData.RequireFashionMnist();
+
+        string run = Path.Combine(dir, "pointing");
+        string saved = Path.Combine(run, "model.safetensors");
+        string[] args = ["experiment", "pointing", "--data", ResNetSharp.Training.FashionMnist.DefaultFolder, "--canvas", "40", "--epochs", "2", "--subset", "48",
+            "--test", "12", "--batch", "16", "--width", "4", "--threads", "1", "--seed", "3"];
+        var (code, stdout, stderr) = CliTests.Run([.. args, "--out", run, "--save", saved, "--json"]);
+
+        code.Should().Be(0, stderr);
+        using var printed = JsonDocument.Parse(stdout); // --json: one object on stdout, no progress
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "pointing.json")));
+        var root = doc.RootElement;
+        JsonElement.DeepEquals(printed.RootElement, root).Should().BeTrue("stdout and pointing.json are the same record");
+        root.GetProperty("canvas").GetInt32().Should().Be(40);
+        root.GetProperty("featureMapSize").GetInt32().Should().Be(5, "output stride 8");
+        root.GetProperty("architecture").GetString().Should().StartWith("Basic [1, 1] × [4, 8], ImageNet stem");
+        root.GetProperty("epochs").GetInt32().Should().Be(2);
+        root.GetProperty("batch").GetInt32().Should().Be(16);
+        root.GetProperty("trainSetImages").GetInt32().Should().Be(48);
+        root.GetProperty("trainSteps").GetInt32().Should().Be(6, "2 epochs of 48 canvases in batches of 16");
+        root.GetProperty("trainImages").GetInt64().Should().Be(96);
+        root.GetProperty("testImages").GetInt32().Should().Be(12);
+        root.GetProperty("history").GetArrayLength().Should().Be(2);
+        root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32().Should().Be(1);
+        root.GetProperty("command").GetString().Should().Be(
+            "resnet experiment pointing --canvas 40 --epochs 2 --subset 48 --test 12 --batch 16 --width 4 --threads 1 --seed 3");
+        File.ReadAllText(Path.Combine(run, "pointing.md")).Should().Contain("on a 40 × 40 canvas").And.Contain("2 epoch(s) over 48 pasted canvases, batch 16");
+        File.Exists(Path.Combine(run, "cam-pointing.png")).Should().BeTrue();
+
+        // --save: the trained model with what the Trainer recorded (input size, classes, the recipe's mean/std).
+        using (var model = ResNetFactory.Load(saved))
+        {
+            model.Metadata.InputSize.Should().Be(40);
+            model.Metadata.ClassNames.Should().Equal(ResNetSharp.Training.FashionMnist.ClassNames);
+            model.Metadata.Mean.Should().Equal(0.05);
+            model.Metadata.Std.Should().Equal(0.2);
+            model.Metadata.Extra!["recipe"].Should().Contain("SGD lr 0.05 momentum 0.9 nesterov wd 0.0005, cosine");
+        }
+
+        // --seed: another seed trains another model (and places the items elsewhere).
+        var (code2, stdout2, stderr2) = CliTests.Run([.. args[..^1], "4", "--json"]);
+        code2.Should().Be(0, stderr2);
+        using var other = JsonDocument.Parse(stdout2);
+        other.RootElement.GetProperty("history")[0].GetProperty("trainLoss").GetDouble().Should()
+            .NotBe(root.GetProperty("history")[0].GetProperty("trainLoss").GetDouble());
+        other.RootElement.GetProperty("command").GetString().Should().EndWith("--seed 4");
     }
 
     [Fact]

@@ -273,6 +273,7 @@ public class ScoreCommandTests : IClassFixture<ScoreCommandTests.Photos>
         yield return new object[] { "no-weights", Array.Empty<string>(), "Give --weights" };
         yield return new object[] { "missing-weights", new[] { "--weights", "/nonexistent/w.safetensors" }, "Weight file '/nonexistent/w.safetensors' does not exist" };
         yield return new object[] { "batch", new[] { "--batch", "0" }, "--batch must be ≥ 1, got 0" };
+        yield return new object[] { "classes-without-model", new[] { "--classes", "5" }, "--classes 5 applies with --model NAME" };
     }
 
     [Theory]

@@ -4,8 +4,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text;
-using System.Text.Json;
 using ResNetSharp.Training;
 using Spectre.Console;
 
@@ -46,7 +44,7 @@ internal static class DegradationExperiment
             string dir = parse.GetValue(output)!;
             Directory.CreateDirectory(dir);
             bool asJson = parse.GetValue(json);
-            var runs = new List<ModelRun>();
+            var runs = new List<DegradationModel>();
             bool cancelled = false;
             foreach (string modelName in names)
             {
@@ -54,7 +52,7 @@ internal static class DegradationExperiment
                 TrainCommand.torch_seed(parse.GetValue(recipe.Seed));
                 using var model = ResNetFactory.Create(modelName, new ResNetOptions { InChannels = train.Channels, NumClasses = train.ClassNames.Count });
                 var result = TrainCommand.Run(model, train, test, options, asJson, $"{modelName} on {datasetName}");
-                runs.Add(new ModelRun(modelName, ModelInspector.CountWeightedLayers(model), ModelInspector.CountParameters(model), result.History));
+                runs.Add(DegradationModel.From(modelName, ModelInspector.CountWeightedLayers(model), ModelInspector.CountParameters(model), result.History));
                 if (result.Cancelled)
                 {
                     cancelled = true;
@@ -65,13 +63,12 @@ internal static class DegradationExperiment
             var first = recipe.ToTrainerOptions(parse, null, false, datasetName);
             string augmentation = $"pad-4 random crop + horizontal flip{erasing.Description}, {train.Height}×{train.Width} input";
             var report = Report(runs, first, datasetName, train.Count, test.Count, augmentation, cancelled);
-            File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
-            File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
+            string markdown = ExperimentResults.WriteResults(dir, report);
             Plots.Degradation(runs.Select(r => (r.Name, r.History)).ToList(), first.DropLast ? train.Count / first.BatchSize : (train.Count + first.BatchSize - 1) / first.BatchSize,
                 $"{datasetName}, {train.Count:N0} images, {first.Epochs} epochs", Path.Combine(dir, "degradation.png"));
             if (!asJson)
             {
-                AnsiConsole.Write(new Markup(Markup.Escape(Markdown(report))));
+                AnsiConsole.Write(new Markup(Markup.Escape(markdown)));
             }
 
             return cancelled ? TrainCommand.Interrupted : 0;
@@ -79,76 +76,17 @@ internal static class DegradationExperiment
         return command;
     }
 
-    internal sealed record ModelRun(string Name, int Layers, long Parameters, IReadOnlyList<EpochMetrics> History);
-
-    private static object Report(List<ModelRun> runs, TrainerOptions recipe, string dataset, int trainCount, int testCount, string augmentation, bool cancelled)
+    private static DegradationResult Report(List<DegradationModel> runs, TrainerOptions recipe, string dataset, int trainCount, int testCount, string augmentation, bool cancelled)
     {
-        double? FinalTrain(string n) => runs.Find(r => r.Name == n)?.History is { Count: > 0 } h ? h[^1].TrainError : null;
+        double? FinalTrain(string n) => runs.Find(r => r.Name == n)?.FinalTrainError;
         bool? Higher(string a, string b) => FinalTrain(a) is { } x && FinalTrain(b) is { } y ? x > y : null;
-        return new
-        {
-            experiment = "degradation",
-            paper = "He et al. 2015, Fig. 6: deeper plain nets have higher training error; deeper ResNets lower",
-            command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-            dataset,
-            trainImages = trainCount,
-            testImages = testCount,
-            epochs = recipe.Epochs,
-            batch = recipe.BatchSize,
-            recipe = $"SGD lr {recipe.Sgd.LearningRate.ToString(CultureInfo.InvariantCulture)} momentum {recipe.Sgd.Momentum.ToString(CultureInfo.InvariantCulture)}" +
-                     $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}" +
-                     $"{(recipe.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {recipe.Schedule}, " +
-                     $"{(recipe.LabelSmoothing > 0 ? $"label smoothing {recipe.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}, " : string.Empty)}{augmentation}",
-            prefetch = recipe.Prefetch,
-            seed = recipe.Seed,
-            machine = ExperimentReport.Machine(),
-            complete = !cancelled,
-            claim = new
-            {
-                plain56TrainErrorAbovePlain20 = Higher("plain56", "plain20"),
-                resnet56TrainErrorBelowResnet20 = Higher("resnet20", "resnet56"),
-            },
-            models = runs.Select(r => new
-            {
-                name = r.Name,
-                layers = r.Layers,
-                parameters = r.Parameters,
-                epochsRun = r.History.Count,
-                finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
-                finalTestError = r.History.Count > 0 && r.History[^1].TestTop1 is { } t ? 1 - t : (double?)null,
-                bestTestTop1 = ExperimentReport.BestTestTop1(r.History),
-                trainMinutes = r.History.Sum(h => h.Seconds) / 60,
-                history = r.History,
-            }).ToList(),
-        };
-    }
-
-    private static string Markdown(object report)
-    {
-        using var doc = JsonDocument.Parse(JsonSerializer.Serialize(report, Cli.Json));
-        var root = doc.RootElement;
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Degradation experiment (paper Fig. 6) on {root.GetProperty("dataset").GetString()}: " +
-                      $"{root.GetProperty("trainImages").GetInt32():N0} training / {root.GetProperty("testImages").GetInt32():N0} test images, " +
-                      $"{root.GetProperty("epochs").GetInt32()} epochs, batch {root.GetProperty("batch").GetInt32()}, {root.GetProperty("recipe").GetString()}.");
-        sb.AppendLine();
-        sb.AppendLine("| model | layers | parameters | final training error % | final test error % | best test top-1 % | minutes |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var m in root.GetProperty("models").EnumerateArray())
-        {
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.GetProperty("name").GetString()} | {m.GetProperty("layers").GetInt32()} | {m.GetProperty("parameters").GetInt64():N0} | {ExperimentReport.Percent(m, "finalTrainError")} | " +
-                $"{ExperimentReport.Percent(m, "finalTestError")} | {ExperimentReport.Percent(m, "bestTestTop1")} | {m.GetProperty("trainMinutes").GetDouble():F1} |");
-        }
-
-        var claim = root.GetProperty("claim");
-        static string Verdict(JsonElement c, string key) => c.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? (v.GetBoolean() ? "yes" : "no") : "not run";
-        sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"plain-56 ends with a higher training error than plain-20: {Verdict(claim, "plain56TrainErrorAbovePlain20")}; " +
-                                                    $"ResNet-56 with a lower one than ResNet-20: {Verdict(claim, "resnet56TrainErrorBelowResnet20")}.");
-        sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{root.GetProperty("command").GetString()}`; machine: {root.GetProperty("machine").GetProperty("cpu").GetString()}, " +
-                                                    $"{root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32()} intra-op threads.");
-        return sb.ToString();
+        string recipeText = $"SGD lr {recipe.Sgd.LearningRate.ToString(CultureInfo.InvariantCulture)} momentum {recipe.Sgd.Momentum.ToString(CultureInfo.InvariantCulture)}" +
+                            $"{(recipe.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {recipe.Sgd.WeightDecay.ToString(CultureInfo.InvariantCulture)}" +
+                            $"{(recipe.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {recipe.Schedule}, " +
+                            $"{(recipe.LabelSmoothing > 0 ? $"label smoothing {recipe.LabelSmoothing.ToString(CultureInfo.InvariantCulture)}, " : string.Empty)}{augmentation}";
+        return new DegradationResult(
+            "degradation", "He et al. 2015, Fig. 6: deeper plain nets have higher training error; deeper ResNets lower", ExperimentResults.CommandLine(), dataset,
+            trainCount, testCount, recipe.Epochs, recipe.BatchSize, recipeText, recipe.Prefetch, recipe.Seed, MachineInfo.Current(), !cancelled,
+            new DegradationClaim(Higher("plain56", "plain20"), Higher("resnet20", "resnet56")), runs);
     }
 }

@@ -12,14 +12,19 @@ namespace ResNetSharp.Cli.Commands;
 
 /// <summary>
 /// <c>resnet eval [MODEL] --weights FILE --dataset …</c>: top-1/top-5, loss, per-class accuracy and the confusion matrix
-/// of saved weights on a test set. Without MODEL the file's metadata rebuilds the model (ResNetFactory.FromWeights).
+/// of saved weights on a test set. The model comes from <see cref="ResNetFactory.Load"/>: without MODEL the weights describe it.
 /// </summary>
 internal static class EvalCommand
 {
     public static Command Create()
     {
         var name = new Argument<string?>("model") { Description = "A registered model; omit to rebuild it from the file's metadata.", Arity = ArgumentArity.ZeroOrOne };
-        var weights = new Option<string>("--weights") { Description = "A safetensors file (e.g. DIR/best.safetensors from 'resnet train').", Required = true };
+        var weights = new Option<string>("--weights")
+        {
+            Description = "The weights: a safetensors file saved by ResNetSharp (e.g. DIR/best.safetensors from 'resnet train'), an .onnx graph or a registered " +
+                          "weights name; with MODEL also a file without metadata (.pth, TorchSharp).",
+            Required = true,
+        };
         var dataset = new Option<string>("--dataset") { Description = "fashion-mnist, a folder of MNIST-format IDX files, or an image folder (train/<class>/…, test/<class>/… or val/).", DefaultValueFactory = _ => "fashion-mnist" };
         var subset = new Option<int?>("--subset") { Description = "Evaluate on the first N test images." };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 500 };
@@ -41,30 +46,24 @@ internal static class EvalCommand
                 TorchThreads.SetIntraOp(t);
             }
 
+            // The model first when the file describes it (its input size and channels pick the data); a named model is built for the data.
             string path = parse.GetValue(weights)!;
-            var file = WeightFile.Read(path);
-            var metadata = ModelMetadata.FromDictionary(file.Metadata, path);
-            string? named = parse.GetValue(name);
-            int size = metadata?.InputSize ?? (named is not null && ResNetFactory.GetTable(named).Stem != StemKind.Cifar ? 224 : 32);
-            var (_, test, datasetName) = TrainingData.Load(parse.GetValue(dataset)!, null, parse.GetValue(subset), size, metadata?.InChannels ?? 3);
             string? modelName = parse.GetValue(name);
-            ResNet model;
-            if (modelName is null)
+            ResNet? described = modelName is null ? ResNetFactory.Load(path) : null;
+            int size = described?.Metadata.InputSize ?? (ResNetFactory.GetTable(modelName!).Stem != StemKind.Cifar ? 224 : 32);
+            ImageDataset test;
+            string datasetName;
+            try
             {
-                if (metadata is null)
-                {
-                    throw new ArgumentException($"{path} carries no model metadata: name the model, e.g. 'resnet eval resnet20 --weights {path}'.");
-                }
-
-                model = ResNetFactory.FromWeights(path);
+                (_, test, datasetName) = TrainingData.Load(parse.GetValue(dataset)!, null, parse.GetValue(subset), size, described?.Metadata.InChannels ?? 3);
             }
-            else
+            catch
             {
-                model = ResNetFactory.Create(modelName, new ResNetOptions { InChannels = test.Channels, NumClasses = test.ClassNames.Count });
-                model.LoadWeights(file);
+                described?.Dispose();
+                throw;
             }
 
-            using (model)
+            using (var model = described ?? ResNetFactory.Load(path, modelName, new ResNetOptions { InChannels = test.Channels, NumClasses = test.ClassNames.Count }))
             {
                 if (model.NumClasses != test.ClassNames.Count || model.Options.InChannels != test.Channels)
                 {
@@ -72,17 +71,8 @@ internal static class EvalCommand
                         $"{path}: the model has {model.NumClasses} classes and {model.Options.InChannels} input channels; {datasetName} has {test.ClassNames.Count} and {test.Channels}.");
                 }
 
-                // The file's own preprocessing when it has it (mean/std, input size); the test set's statistics otherwise.
-                IBatchTransform transform;
-                if (metadata is null)
-                {
-                    var (mean, std) = test.ComputeMeanStd();
-                    transform = Transforms.Normalize(mean, std);
-                }
-                else
-                {
-                    transform = CalibrationSource.IdxTransform(metadata, test.Height, "resnet eval");
-                }
+                // The preprocessing the weights carry (or, for a file without metadata, the named architecture's defaults).
+                var transform = CalibrationSource.IdxTransform(model.Metadata, test.Height, "resnet eval");
                 var loader = new DataLoader(test, new DataLoaderOptions { BatchSize = parse.GetValue(batch), Shuffle = false, Transform = transform });
                 var result = Evaluator.Evaluate(model, loader);
                 Int8Result? quantised = null;

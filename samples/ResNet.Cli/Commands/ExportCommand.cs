@@ -16,7 +16,7 @@ internal static class ExportCommand
     public static Command Create()
     {
         var name = new Argument<string?>("name") { Description = "A registered model name (see 'resnet list'); optional with --weights, whose metadata then names the architecture.", Arity = ArgumentArity.ZeroOrOne };
-        var weights = new Option<string?>("--weights") { Description = "Weights to export (safetensors or TorchSharp .dat); loaded strictly." };
+        var weights = new Option<string?>("--weights") { Description = "Weights to export: a file (safetensors, .pth or TorchSharp .dat; without NAME it must carry ResNetSharp metadata) or a registered weights name; loaded strictly." };
         var output = new Option<string?>("--out") { Description = "The .onnx file to write (its folder must exist)." };
         var triton = new Option<string?>("--triton") { Description = "Instead of --out: a Triton model repository (existing folder) to write NAME/config.pbtxt, NAME/1/model.onnx and NAME/labels.txt into." };
         var tritonName = new Option<string?>("--triton-name") { Description = "The model's folder and name in the Triton repository (default: the architecture's name)." };
@@ -106,7 +106,7 @@ internal static class ExportCommand
                 Cli.WriteJson(new
                 {
                     name = model.ModelName,
-                    weights = weightsPath is null ? null : Path.GetFullPath(weightsPath),
+                    weights = weightsPath is null ? null : File.Exists(weightsPath) ? Path.GetFullPath(weightsPath) : weightsPath,
                     path = result.Path,
                     triton = tritonModel,
                     bytes = result.Bytes,
@@ -138,35 +138,16 @@ internal static class ExportCommand
 
     private static ResNet Build(string? name, string? weights, string? variant, int? classes)
     {
-        if (name is null)
+        if (name is null && weights is null)
         {
-            if (weights is null)
-            {
-                throw new ArgumentException("Give a model name, or --weights FILE whose metadata names the architecture.");
-            }
-
-            if (variant is not null || classes is not null)
-            {
-                throw new ArgumentException("--variant and --classes apply to a named model; with --weights alone the file's metadata decides them.");
-            }
-
-            return ResNetFactory.FromWeights(weights);
+            throw new ArgumentException("Give a model name, or --weights FILE whose metadata names the architecture.");
         }
 
-        var model = ResNetFactory.Create(name, new ResNetOptions { NumClasses = classes }, Cli.ParseVariant(variant));
-        try
+        if (name is null && (variant is not null || classes is not null))
         {
-            if (weights is not null)
-            {
-                model.LoadWeights(weights);
-            }
+            throw new ArgumentException("--variant and --classes apply to a named model; with --weights alone the file's metadata decides them.");
+        }
 
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return ResNetFactory.Load(weights, name, name is null ? null : new ResNetOptions { NumClasses = classes }, variant is null ? null : Cli.ParseVariant(variant));
     }
 }

@@ -1,6 +1,5 @@
 using System;
 using System.CommandLine;
-using System.IO;
 using System.Linq;
 using ResNetSharp.Cam;
 using ResNetSharp.Images;
@@ -113,27 +112,9 @@ internal static class ClassifierLoading
     public static Option<int?> ClassesOption() => new("--classes") { Description = "Classifier outputs with --model (default: the model's)." };
 
     /// <summary>
-    /// Turns the <c>--weights</c> value into a local file: an existing path as it is; a URL or a registered name through
-    /// <see cref="WeightsSource.Resolve"/> (downloaded into the cache once, hash-checked, progress on stderr).
+    /// The classifier --weights and --model name, built by <see cref="ResNetFactory.Load"/> (a file, URL or registered weights
+    /// name; --model for files without metadata, or alone for untrained weights). Downloads report progress on stderr.
     /// </summary>
-    public static ResolvedWeights ResolveWeights(string spec, string? sha256)
-    {
-        if (File.Exists(spec))
-        {
-            return WeightsSource.Resolve(spec, sha256);
-        }
-
-        // On Unix an absolute path also parses as a file URI: only a spelled-out scheme makes a URL.
-        bool isUrl = spec.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(spec, UriKind.Absolute, out var url) && url.Scheme is "https" or "http" or "file";
-        if (!isUrl && !WeightsRegistry.TryGet(spec, out _))
-        {
-            throw new FileNotFoundException(
-                $"Weight file '{spec}' does not exist (nor is it an http(s)/file URL or a registered weights name: see 'resnet pretrained list').", spec);
-        }
-
-        return WeightsSource.Resolve(spec, sha256, progress: new PretrainedCommand.LineProgress());
-    }
-
     public static ImageClassifier Load(string? weights, string? model, int? classes, string? sha256 = null)
     {
         if (weights is null && model is null)
@@ -141,38 +122,16 @@ internal static class ClassifierLoading
             throw new ArgumentException("Give --weights FILE|NAME|URL (and --model NAME when the file carries no ResNetSharp metadata), or --model NAME.");
         }
 
-        var resolved = weights is null ? null : ResolveWeights(weights, sha256);
-        string? path = resolved?.Path;
-        if (resolved?.Metadata is { } registered && model is null)
+        if (model is null && classes is not null)
         {
-            // Registered weights (torchvision's .pth files carry no metadata): the registry entry says what they are.
-            var pretrained = registered.CreateModel();
-            try
-            {
-                pretrained.LoadWeights(resolved.Path);
-                pretrained.eval();
-                return new ImageClassifier(pretrained, disposeModel: true);
-            }
-            catch
-            {
-                pretrained.Dispose();
-                throw;
-            }
+            throw new ArgumentException($"--classes {classes} applies with --model NAME; the weights '{weights}' describe their own classifier.");
         }
 
-        if (path is not null && model is null)
-        {
-            return ImageClassifier.FromWeights(path);
-        }
-
-        var net = ResNetFactory.Create(model!, new ResNetOptions { NumClasses = classes });
+        var net = ResNetFactory.Load(weights, model, classes is null ? null : new ResNetOptions { NumClasses = classes }, sha256: sha256,
+            progress: new PretrainedCommand.LineProgress());
         try
         {
-            if (path is not null)
-            {
-                net.LoadWeights(path);
-            }
-            else
+            if (weights is null)
             {
                 Console.Error.WriteLine($"resnet: warning: no --weights: {model} has untrained (random) weights.");
             }

@@ -5,8 +5,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text;
-using System.Text.Json;
 using ResNetSharp.Training;
 using Spectre.Console;
 
@@ -121,7 +119,7 @@ internal static class TransferExperiment
         }
 
         fineTuneScales["stem"] = fineTuneScales["layer1"];
-        var runs = new List<TransferRun>();
+        var runs = new List<TransferRunResult>();
         bool cancelled = false;
         foreach (string mode in new[] { "probe", "finetune", "scratch" })
         {
@@ -164,7 +162,9 @@ internal static class TransferExperiment
                 wall.Stop();
                 double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
                 long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
-                runs.Add(new TransferRun(mode, description, trainable, ModelInspector.CountParameters(model), wall.Elapsed.TotalSeconds, cpuSeconds, result.History));
+                var history = result.History;
+                runs.Add(new TransferRunResult(mode, description, trainable, ModelInspector.CountParameters(model), history.Count, history.Count > 0 ? history[^1].TestTop1 : null,
+                    ExperimentResults.BestTestTop1(history), history.Count > 0 ? history[^1].TrainError : null, wall.Elapsed.TotalSeconds / 60, cpuSeconds / 60, history));
                 if (result.Cancelled)
                 {
                     cancelled = true;
@@ -182,102 +182,34 @@ internal static class TransferExperiment
 
         string input = grey ? $"grey repeated to 3 channels; bilinear resize {data.Height} → {inputSize}" : $"RGB; bilinear resize {data.Height} → {inputSize}";
         var report = Report(runs, baseOptions, backbone, datasetName, train.Count, test.Count, inputSize, input, "random horizontal flip" + erasing.Description, cancelled);
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(report, Cli.Json) + "\n");
-        File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(report));
+        string markdown = ExperimentResults.WriteResults(dir, report);
         if (!asJson)
         {
-            AnsiConsole.Write(new Markup(Markup.Escape(Markdown(report))));
+            AnsiConsole.Write(new Markup(Markup.Escape(markdown)));
         }
 
         return cancelled ? TrainCommand.Interrupted : 0;
     }
 
-    internal sealed record TransferRun(string Mode, string Description, long TrainableParameters, long Parameters, double WallSeconds, double CpuSeconds, IReadOnlyList<EpochMetrics> History);
-
     private static bool Given(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 
     private static string Fmt(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 
-    private static object Report(List<TransferRun> runs, TrainerOptions o, ResNet backbone, string dataset, int trainCount, int testCount, int inputSize, string input,
-        string augmentation, bool cancelled)
+    private static TransferResult Report(List<TransferRunResult> runs, TrainerOptions o, ResNet backbone, string dataset, int trainCount, int testCount, int inputSize,
+        string input, string augmentation, bool cancelled)
     {
         var m = backbone.Metadata;
-        return new
-        {
-            experiment = "transfer",
-            backbone = new
-            {
-                name = backbone.ModelName,
-                source = m.Extra is { } e && e.TryGetValue("source", out var src) ? src : "ML.NET ResNet-18",
-                table = $"[{string.Join(", ", backbone.Table.Layers)}] basic blocks",
-                preprocessing = $"{input}; ×{m.PixelMax:G}, RGB → {m.ChannelOrder.ToString().ToUpperInvariant()}, " +
-                                (m.MeanImage is null ? "minus the per-channel mean" : "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size") +
-                                (m.Std.All(v => v == 1) ? "; no std division" : "; divided by the std"),
-            },
-            command = "resnet " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-            dataset,
-            trainImages = trainCount,
-            testImages = testCount,
-            inputSize,
-            epochs = o.Epochs,
-            batch = o.BatchSize,
-            recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}" +
-                     $"{(o.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {o.Schedule} per iteration, {augmentation}, " +
-                     $"{(o.LabelSmoothing > 0 ? $"label smoothing {Fmt(o.LabelSmoothing)}, " : string.Empty)}evaluation after every epoch",
-            prefetch = o.Prefetch,
-            seed = o.Seed,
-            machine = ExperimentReport.Machine(),
-            complete = !cancelled,
-            runs = runs.Select(r => new
-            {
-                mode = r.Mode,
-                description = r.Description,
-                trainableParameters = r.TrainableParameters,
-                parameters = r.Parameters,
-                epochsRun = r.History.Count,
-                finalTestTop1 = r.History.Count > 0 ? r.History[^1].TestTop1 : null,
-                bestTestTop1 = ExperimentReport.BestTestTop1(r.History),
-                finalTrainError = r.History.Count > 0 ? r.History[^1].TrainError : (double?)null,
-                wallMinutes = r.WallSeconds / 60,
-                cpuMinutes = r.CpuSeconds / 60,
-                history = r.History,
-            }).ToList(),
-        };
-    }
-
-    private static string Markdown(object report)
-    {
-        using var doc = JsonDocument.Parse(JsonSerializer.Serialize(report, Cli.Json));
-        var root = doc.RootElement;
-        var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture,
-            $"Transfer learning on {root.GetProperty("dataset").GetString()} with {root.GetProperty("backbone").GetProperty("source").GetString()}: " +
-            $"{root.GetProperty("trainImages").GetInt32():N0} training / {root.GetProperty("testImages").GetInt32():N0} test images, " +
-            $"{root.GetProperty("inputSize").GetInt32()}×{root.GetProperty("inputSize").GetInt32()} input, {root.GetProperty("epochs").GetInt32()} epoch(s), " +
-            $"batch {root.GetProperty("batch").GetInt32()}, {root.GetProperty("recipe").GetString()}.");
-        sb.AppendLine();
-        sb.AppendLine("| run | what is trained | trainable parameters | test top-1 % (final) | best epoch top-1 % | wall minutes | CPU minutes |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
-        foreach (var r in root.GetProperty("runs").EnumerateArray())
-        {
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.GetProperty("mode").GetString()} | {r.GetProperty("description").GetString()} | {r.GetProperty("trainableParameters").GetInt64():N0} | " +
-                $"{ExperimentReport.Percent(r, "finalTestTop1")} | {ExperimentReport.Percent(r, "bestTestTop1")} | {r.GetProperty("wallMinutes").GetDouble():F2} | {r.GetProperty("cpuMinutes").GetDouble():F2} |");
-        }
-
-        sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Preprocessing: {root.GetProperty("backbone").GetProperty("preprocessing").GetString()}.");
-        sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Command: `{root.GetProperty("command").GetString()}`; machine: {root.GetProperty("machine").GetProperty("cpu").GetString()}, " +
-                                                    $"{root.GetProperty("machine").GetProperty("logicalCores").GetInt32()} logical cores, " +
-                                                    $"{root.GetProperty("machine").GetProperty("intraOpThreads").GetInt32()} intra-op threads.");
-        if (!root.GetProperty("complete").GetBoolean())
-        {
-            sb.AppendLine();
-            sb.AppendLine("Interrupted: the table holds the runs that finished or were stopped.");
-        }
-
-        return sb.ToString();
+        var described = new TransferBackbone(
+            backbone.ModelName,
+            m.Extra is { } e && e.TryGetValue("source", out var src) ? src : "ML.NET ResNet-18",
+            $"[{string.Join(", ", backbone.Table.Layers)}] basic blocks",
+            $"{input}; ×{m.PixelMax:G}, RGB → {m.ChannelOrder.ToString().ToUpperInvariant()}, " +
+            (m.MeanImage is null ? "minus the per-channel mean" : "minus ML.NET's per-pixel mean image (ResNetPreprocess.onnx) area-resized to the input size") +
+            (m.Std.All(v => v == 1) ? "; no std division" : "; divided by the std"));
+        string recipe = $"SGD lr {Fmt(o.Sgd.LearningRate)} momentum {Fmt(o.Sgd.Momentum)}{(o.Sgd.Nesterov ? " nesterov" : string.Empty)}, weight decay {Fmt(o.Sgd.WeightDecay)}" +
+                        $"{(o.Sgd.NoDecayOnNormAndBias ? " (none on BatchNorm weights and biases)" : string.Empty)}, {o.Schedule} per iteration, {augmentation}, " +
+                        $"{(o.LabelSmoothing > 0 ? $"label smoothing {Fmt(o.LabelSmoothing)}, " : string.Empty)}evaluation after every epoch";
+        return new TransferResult("transfer", described, ExperimentResults.CommandLine(), dataset, trainCount, testCount, inputSize, o.Epochs, o.BatchSize, recipe,
+            o.Prefetch, o.Seed, MachineInfo.Current(), !cancelled, runs);
     }
 }

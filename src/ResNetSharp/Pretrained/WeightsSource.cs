@@ -53,8 +53,7 @@ internal static class WeightsSource
             return new ResolvedWeights(path, null);
         }
 
-        // On Unix an absolute path also parses as a file URI: only a spelled-out scheme makes a URL.
-        if (spec.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(spec, UriKind.Absolute, out var url) && url.Scheme is "https" or "http" or "file")
+        if (IsUrl(spec, out var url))
         {
             if (sha256 is null)
             {
@@ -79,6 +78,14 @@ internal static class WeightsSource
 
         throw new ArgumentException(
             $"'{spec}' is neither an existing file, an http(s)/file URL, nor registered weights (see 'resnet pretrained list'; e.g. resnet50.imagenet1k_v2).");
+    }
+
+    /// <summary>True when <paramref name="spec"/> is an <c>https</c>, <c>http</c> or <c>file</c> URL (with the scheme spelled out).</summary>
+    public static bool IsUrl(string spec, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Uri? url)
+    {
+        // On Unix an absolute path also parses as a file URI: only a spelled-out scheme makes a URL.
+        url = null;
+        return spec.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(spec, UriKind.Absolute, out url) && url.Scheme is "https" or "http" or "file";
     }
 
     /// <summary>Synchronous <see cref="ResolveAsync"/>.</summary>
