@@ -141,11 +141,11 @@ public class OnnxImporterTests(ITestOutputHelper output)
     [Fact]
     public void IdentityVariance_MakesBatchNormAnExactIdentityInFloat32()
     {
-        ((float)(GraphMatcher.IdentityVariance + 1e-5f)).Should().Be(1f);
+        ((float)(CanonicalGraph.IdentityVariance + 1e-5f)).Should().Be(1f);
         using var bn = nn.BatchNorm2d(4);
         bn.eval();
         using var noGrad = torch.no_grad();
-        bn.running_var!.fill_(GraphMatcher.IdentityVariance);
+        bn.running_var!.fill_(CanonicalGraph.IdentityVariance);
         using var x = torch.randn(2, 4, 5, 5) * 100;
         using var y = bn.call(x);
         (y - x).abs().max().item<float>().Should().Be(0f, "mean 0, weight 1, bias 0 and var + eps == 1 must return x bit for bit");
