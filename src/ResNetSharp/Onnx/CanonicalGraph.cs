@@ -17,30 +17,18 @@ internal enum CanonicalKind { Conv, Norm, Relu, Add, MaxPool, ZeroPad, GlobalPoo
 internal sealed record CanonicalOp(CanonicalKind Kind, OnnxNode Node, string[] In, string Out)
 {
     public long[] Dims { get; init; } = Array.Empty<long>();
-
     public float[] Weight { get; init; } = Array.Empty<float>();
-
     public float[]? Bias { get; init; }
-
     public float[] Mean { get; init; } = Array.Empty<float>();
-
     public float[] Var { get; init; } = Array.Empty<float>();
-
     /// <summary>A Norm written as BatchNormalization (false: as a per-channel Mul + Add, i.e. already folded).</summary>
     public bool FromBatchNorm { get; init; }
-
     public long Kernel { get; init; }
-
     public long Stride { get; init; } = 1;
-
     public long StrideW { get; init; } = 1;
-
     public long[] Pads { get; init; } = { 0, 0 };
-
     public long Dilation { get; init; } = 1;
-
     public long Groups { get; init; } = 1;
-
     public long Extra { get; init; }
 }
 
@@ -116,6 +104,11 @@ internal sealed class CanonicalGraph
 
     private void Canonicalise(OnnxNode node)
     {
+        if (node.Op is "Relu" or "MaxPool" or "GlobalAveragePool" or "AveragePool" or "Flatten" && node.Inputs.Length != 1)
+        {
+            throw G.Error($"{node.Op} takes one input, got {node.Inputs.Length}.", node);
+        }
+
         switch (node.Op)
         {
             case "Conv":
@@ -181,10 +174,10 @@ internal sealed class CanonicalGraph
 
                 // BN divides by √(var + eps); ResNetSharp's BN has eps 1e-5, so the difference moves into the variance.
                 float eps = node.Float("epsilon", 1e-5f);
-                float[] var = Param(4, "variance").Select(v => eps == TorchEps ? v : (float)(v + (double)eps - TorchEps)).ToArray();
                 Add(new CanonicalOp(CanonicalKind.Norm, node, new[] { x }, node.Output)
                 {
-                    Weight = Param(1, "scale"), Bias = Param(2, "bias"), Mean = Param(3, "mean"), Var = var, FromBatchNorm = true,
+                    Weight = Param(1, "scale"), Bias = Param(2, "bias"), Mean = Param(3, "mean"),
+                    Var = Param(4, "variance").Select(v => eps == TorchEps ? v : (float)(v + (double)eps - TorchEps)).ToArray(), FromBatchNorm = true,
                 }, shapes[x]);
                 break;
             }
@@ -215,13 +208,7 @@ internal sealed class CanonicalGraph
                 }
 
                 string a = Data(node, 0), b = Data(node, 1);
-                var (sa, sb) = (shapes[a], shapes[b]);
-                if (sa.C != sb.C || (sa.H is { } ha && sb.H is { } hb && ha != hb) || (sa.W is { } wa && sb.W is { } wb && wa != wb))
-                {
-                    throw G.Error($"adds a {sa.C}×{sa.H}×{sa.W} map to a {sb.C}×{sb.H}×{sb.W} map: the branch and the shortcut must have one shape.", node);
-                }
-
-                Add(new CanonicalOp(CanonicalKind.Add, node, new[] { a, b }, node.Output), sa);
+                Add(new CanonicalOp(CanonicalKind.Add, node, new[] { a, b }, node.Output), shapes[a]);
                 break;
             }
 
@@ -570,19 +557,7 @@ internal sealed class CanonicalGraph
     private OnnxNode? SingleConsumer(string value) =>
         G.ConsumersOf(value) is { Count: 1 } one && !G.Outputs.Contains(value) ? one[0] : null;
 
-    /// <summary>A 2-D weight as [out, in] rows (transposed from [in, out] when asked), times <paramref name="scale"/>.</summary>
-    private static float[] Rows(float[] data, long[] dims, bool transpose, float scale)
-    {
-        var t = new float[data.Length];
-        long rows = dims[0], cols = dims[1];
-        for (long r = 0; r < rows; r++)
-        {
-            for (long c = 0; c < cols; c++)
-            {
-                t[transpose ? c * rows + r : r * cols + c] = data[r * cols + c] * scale;
-            }
-        }
-
-        return t;
-    }
+    /// <summary>A 2-D weight [rows, cols] as [out, in] (transposed from [in, out] when asked), times <paramref name="scale"/>.</summary>
+    private static float[] Rows(float[] data, long[] dims, bool transpose, float scale) =>
+        Enumerable.Range(0, data.Length).Select(i => scale * (transpose ? data[(i % dims[0] * dims[1]) + (i / dims[0])] : data[i])).ToArray();
 }

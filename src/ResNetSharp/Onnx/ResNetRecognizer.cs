@@ -115,8 +115,11 @@ internal static class ResNetRecognizer
     }
 
     /// <summary>
-    /// Zips the model's lowered ops (BatchNorm kept) against the graph's canonical ops from the input to the head, and
-    /// copies the weights; every canonical op must be used once, and the last one must write the graph output.
+    /// Zips the model's lowered ops (BatchNorm kept) against the graph's canonical ops from the input to the head: each
+    /// lowered op takes the unused canonical op of its kind that reads the value its input maps to, which must have the
+    /// same attributes and weight shape, and names the module its weights go to. A BN folded into the conv before it
+    /// (no norm in the graph) becomes an exact identity plus the conv's bias. Every canonical op must be used, and the
+    /// last must write the graph output.
     /// </summary>
     /// <returns>True when the graph's BatchNorms were folded (into conv biases, or as Mul + Add) and none was a BatchNormalization node.</returns>
     public static bool Bind(CanonicalGraph c, ResNet model, OnnxHead head)
@@ -126,15 +129,15 @@ internal static class ResNetRecognizer
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         var map = new Dictionary<int, string> { [LoweredGraph.Input] = c.Input };
         var used = new HashSet<CanonicalOp>();
-        var biases = new Dictionary<string, CanonicalOp>(StringComparer.Ordinal); // conv outputs whose non-zero bias the next BN takes
+        var biases = new Dictionary<string, CanonicalOp>(StringComparer.Ordinal); // convs whose non-zero bias the BN after them must take
         bool folded = false, batchNorm = false;
         int end = head switch { OnnxHead.Classifier => lowered.Logits, OnnxHead.PooledFeatures => lowered.Pooled, _ => lowered.Features };
         using var noGrad = torch.no_grad();
 
-        CanonicalOp Take(string x, CanonicalKind kind, string what, Func<CanonicalOp, bool>? prefer = null)
+        CanonicalOp Take(string x, CanonicalKind kind, string what, Func<CanonicalOp, bool> prefer)
         {
             var free = c.Consumers(x).Where(o => !used.Contains(o)).ToList();
-            var n = free.Where(o => o.Kind == kind).OrderBy(o => prefer is null || prefer(o) ? 0 : 1).FirstOrDefault();
+            var n = free.Where(o => o.Kind == kind).OrderBy(o => prefer(o) ? 0 : 1).FirstOrDefault();
             if (n is null)
             {
                 string message = $"expected {what} reading '{x}'; {(free.Count > 0 ? $"found {free[0].Node.Op}" : x == c.Output ? "it is the graph output" : "nothing reads it")}.";
@@ -146,119 +149,67 @@ internal static class ResNetRecognizer
             return n;
         }
 
-        string Relu(string y, string after) => Take(y, CanonicalKind.Relu, $"the ReLU after {after}").Out;
-        void Expect(CanonicalOp n, bool ok, Func<string> message)
-        {
-            if (!ok)
-            {
-                throw g.Error($"{message()} (recognised model: {model.Table}).", n.Node);
-            }
-        }
-
         foreach (var op in lowered.Ops)
         {
-            string x = map[op.Inputs[0]], y;
+            string x = map[op.Inputs[0]];
+            string? shortcut = op is AddOp ? map[op.Inputs[1]] : null;
+            var (kind, expected) = Expected(op);
+            bool alone = c.Consumers(x).Count == 1 && x != c.Output; // a conv bias may move into the BN after it only when nothing else reads the conv
+            CanonicalOp? n = null;
+            if (!(op is BatchNormOp && alone && c.Producer(x)?.Kind == CanonicalKind.Conv && c.Consumers(x)[0].Kind != CanonicalKind.Norm))
+            {
+                n = Take(x, kind, $"the {expected} {op.Name}", o => Signature(o) == expected && (shortcut is null || o.In.Contains(shortcut)));
+                if (Signature(n) != expected || (shortcut is not null && (!n.In.Contains(shortcut) || x == shortcut)))
+                {
+                    throw g.Error($"{Signature(n)} of '{string.Join("', '", n.In)}': {op.Name} of the recognised model ({model.Table}) is the {expected} " +
+                                  $"of '{x}'{(shortcut is null ? "" : $" and '{shortcut}'")}.", n.Node);
+                }
+            }
+
             switch (op)
             {
-                case ConvOp conv:
-                {
-                    long[] dims = conv.Weight.shape;
-                    var n = Take(x, CanonicalKind.Conv, $"the convolution {op.Name} [{string.Join(", ", dims)}]", o => o.Dims.SequenceEqual(dims));
-                    Expect(n, n.Dims.SequenceEqual(dims) && n.Stride == conv.Stride[0] && n.Pads.SequenceEqual(conv.Padding) && n.Dilation == conv.Dilation[0] &&
-                              n.Groups == conv.Groups,
-                        () => $"convolution weight [{string.Join(", ", n.Dims)}], stride {n.Stride}, padding [{string.Join(", ", n.Pads)}], dilation {n.Dilation}, " +
-                              $"{n.Groups} groups: {op.Name} expects [{string.Join(", ", dims)}], stride {conv.Stride[0]}, padding [{string.Join(", ", conv.Padding)}], " +
-                              $"dilation {conv.Dilation[0]}, {conv.Groups} groups");
-                    Copy(((Conv2d)modules[op.Name]).weight!, n.Weight);
+                case ConvOp:
+                    Copy(((Conv2d)modules[op.Name]).weight!, n!.Weight);
                     if (n.Bias?.Any(b => b != 0f) == true)
                     {
                         biases[n.Out] = n;
                     }
 
-                    y = conv.Relu ? Relu(n.Out, op.Name) : n.Out;
                     break;
-                }
-
                 case BatchNormOp bn:
                 {
-                    long ch = bn.Gamma.shape[0];
-                    float[] bias = biases.Remove(x, out var biased) ? biased.Bias! : new float[ch];
-                    var n = c.Consumers(x).FirstOrDefault(o => o.Kind == CanonicalKind.Norm && !used.Contains(o))
-                            ?? (c.Producer(x)?.Kind == CanonicalKind.Conv ? null : Take(x, CanonicalKind.Norm, $"the BatchNormalization {bn.Name} (or a per-channel Mul + Add)"));
-                    float[] weight, shift, mean, var;
+                    int ch = (int)bn.Gamma.shape[0];
+                    float[] bias = alone && biases.Remove(x, out var conv) ? conv.Bias! : new float[ch];
+                    var module = (BatchNorm2d)modules[bn.Name];
                     if (n is null)
                     {
                         // BN folded into the conv: the model's BN becomes an exact identity plus the conv's bias.
-                        (weight, shift, mean, var) = (Enumerable.Repeat(1f, (int)ch).ToArray(), bias, new float[ch], Enumerable.Repeat(CanonicalGraph.IdentityVariance, (int)ch).ToArray());
-                        (folded, y) = (true, x);
-                    }
-                    else
-                    {
-                        used.Add(n);
-                        Expect(n, n.Weight.Length == ch, () => $"a norm over {n.Weight.Length} channels where {bn.Name} has {ch}");
-                        // BN(conv + b) = BN'(conv) with mean − b; a Mul + Add has mean 0 and an identity variance.
-                        (weight, shift, mean, var) = (n.Weight, n.Bias!, n.Mean.Select((m, i) => m - bias[i]).ToArray(), n.Var);
-                        (folded, batchNorm, y) = (folded || !n.FromBatchNorm, batchNorm || n.FromBatchNorm, n.Out);
+                        n = new CanonicalOp(CanonicalKind.Norm, c.Producer(x)!.Node, new[] { x }, x)
+                        {
+                            Weight = Enumerable.Repeat(1f, ch).ToArray(), Bias = bias, Mean = new float[ch], Var = Enumerable.Repeat(CanonicalGraph.IdentityVariance, ch).ToArray(),
+                        };
+                        bias = new float[ch];
                     }
 
-                    var module = (BatchNorm2d)modules[bn.Name];
-                    Copy(module.weight!, weight);
-                    Copy(module.bias!, shift);
-                    Copy(module.running_mean!, mean);
-                    Copy(module.running_var!, var);
-                    y = bn.Relu ? Relu(y, bn.Name) : y;
-                    break;
-                }
-
-                case AddOp add:
-                {
-                    string s = map[op.Inputs[1]];
-                    var n = Take(x, CanonicalKind.Add, $"the residual Add {op.Name} of '{x}' and '{s}'", o => o.In.Contains(s));
-                    Expect(n, n.In.Contains(s) && x != s, () => $"adds '{string.Join("' and '", n.In)}': {op.Name} adds '{x}' (branch) and '{s}' (shortcut)");
-                    y = add.Relu ? Relu(n.Out, op.Name) : n.Out;
-                    break;
-                }
-
-                case ZeroPadShortcutOp z:
-                {
-                    var n = Take(x, CanonicalKind.ZeroPad, $"the zero-padded shortcut {op.Name}");
-                    Expect(n, n.Stride == z.Stride && n.StrideW == z.Stride && n.Extra == z.PadChannels,
-                        () => $"the zero-padded shortcut subsamples rows by {n.Stride} and columns by {n.StrideW} and appends {n.Extra} channels: " +
-                              $"{op.Name} needs stride {z.Stride} and {z.PadChannels} channels");
-                    y = n.Out;
-                    break;
-                }
-
-                case MaxPoolOp pool:
-                {
-                    var n = Take(x, CanonicalKind.MaxPool, $"the stem's {pool.Kernel[0]}×{pool.Kernel[0]} stride-{pool.Stride[0]} MaxPool");
-                    Expect(n, n.Kernel == pool.Kernel[0] && n.Stride == pool.Stride[0] && n.Pads.SequenceEqual(pool.Padding),
-                        () => $"MaxPool kernel {n.Kernel}, stride {n.Stride}, padding [{string.Join(", ", n.Pads)}]: the stem's is kernel {pool.Kernel[0]}, " +
-                              $"stride {pool.Stride[0]}, padding [{string.Join(", ", pool.Padding)}]");
-                    y = n.Out;
-                    break;
-                }
-
-                case GlobalAveragePoolOp:
-                    y = Take(x, CanonicalKind.GlobalPool, "global average pooling (GlobalAveragePool, AveragePool over the whole map or ReduceMean)").Out;
-                    break;
-
-                case LinearOp fc:
-                {
-                    var n = Take(x, CanonicalKind.Linear, "the classifier (Gemm, or MatMul + Add)");
-                    Expect(n, n.Dims.SequenceEqual(fc.Weight.shape), () => $"classifier weight [{string.Join(", ", n.Dims)}]: expected [{string.Join(", ", fc.Weight.shape)}]");
-                    var module = (Linear)modules[op.Name];
+                    // BN(conv + b) = BN'(conv) with mean − b (a Mul + Add has mean 0 and an identity variance).
                     Copy(module.weight!, n.Weight);
                     Copy(module.bias!, n.Bias!);
-                    y = n.Out;
+                    Copy(module.running_mean!, n.Mean.Select((m, i) => m - bias[i]).ToArray());
+                    Copy(module.running_var!, n.Var);
+                    (folded, batchNorm) = (folded || !n.FromBatchNorm, batchNorm || n.FromBatchNorm);
                     break;
                 }
 
-                default:
-                    throw g.Error($"{op.Name} ({op.GetType().Name}) of the recognised model {model.Table} has no ONNX form the importer reads.");
+                case LinearOp:
+                    Copy(((Linear)modules[op.Name]).weight!, n!.Weight);
+                    Copy(((Linear)modules[op.Name]).bias!, n.Bias!);
+                    break;
             }
 
-            map[op.Output] = y;
+            string y = n?.Out ?? x;
+            map[op.Output] = op is ConvOp { Relu: true } or BatchNormOp { Relu: true } or AddOp { Relu: true }
+                ? Take(y, CanonicalKind.Relu, $"the ReLU after {op.Name}", _ => true).Out
+                : y;
             if (op.Output == end)
             {
                 break;
@@ -276,16 +227,45 @@ internal static class ResNetRecognizer
 
         if (c.Ops.FirstOrDefault(o => !used.Contains(o)) is { } stray)
         {
-            throw g.Error($"this {stray.Node.Op} is not part of the recognised ResNet ({model.Table}): nothing of that model reads its input '{stray.In[0]}' this way.", stray.Node);
+            throw g.Error($"this {stray.Node.Op} is not part of the recognised ResNet ({model.Table}): nothing of that model reads '{stray.In[0]}' this way.", stray.Node);
         }
 
-        if (biases.Values.FirstOrDefault() is { } unbiased)
+        if (biases.Values.FirstOrDefault() is { } biased)
         {
-            throw g.Error("this convolution has a bias but no BatchNormalization follows it, and the recognised model (pre-activation) has none there to take it.", unbiased.Node);
+            throw g.Error("this convolution has a bias but no BatchNormalization follows it alone, and the recognised model has none there to take it.", biased.Node);
         }
 
         return folded && !batchNorm;
     }
+
+    /// <summary>The canonical kind and the description (<see cref="Signature"/>) that a lowered op must find in the graph.</summary>
+    private static (CanonicalKind Kind, string Signature) Expected(LoweredOp op) => op switch
+    {
+        ConvOp c => (CanonicalKind.Conv, ConvSignature(c.Weight.shape, c.Stride[0], c.Padding, c.Dilation[0], c.Groups)),
+        BatchNormOp b => (CanonicalKind.Norm, $"norm over {b.Gamma.shape[0]} channels"),
+        AddOp => (CanonicalKind.Add, "residual Add"),
+        ZeroPadShortcutOp z => (CanonicalKind.ZeroPad, $"zero-padded shortcut (stride {z.Stride}×{z.Stride}, {z.PadChannels} channels appended)"),
+        MaxPoolOp p => (CanonicalKind.MaxPool, $"max pool {p.Kernel[0]}×{p.Kernel[0]} stride {p.Stride[0]} padding [{string.Join(", ", p.Padding)}]"),
+        GlobalAveragePoolOp => (CanonicalKind.GlobalPool, "global average pooling"),
+        LinearOp l => (CanonicalKind.Linear, $"classifier [{string.Join(", ", l.Weight.shape)}]"),
+        _ => throw new InvalidOperationException($"{op.Name}: the importer reads no {op.GetType().Name}."),
+    };
+
+    /// <summary>What a canonical op computes, in the words of <see cref="Expected"/>.</summary>
+    private static string Signature(CanonicalOp n) => n.Kind switch
+    {
+        CanonicalKind.Conv => ConvSignature(n.Dims, n.Stride, n.Pads, n.Dilation, n.Groups),
+        CanonicalKind.Norm => $"norm over {n.Weight.Length} channels",
+        CanonicalKind.Add => "residual Add",
+        CanonicalKind.ZeroPad => $"zero-padded shortcut (stride {n.Stride}×{n.StrideW}, {n.Extra} channels appended)",
+        CanonicalKind.MaxPool => $"max pool {n.Kernel}×{n.Kernel} stride {n.Stride} padding [{string.Join(", ", n.Pads)}]",
+        CanonicalKind.GlobalPool => "global average pooling",
+        CanonicalKind.Linear => $"classifier [{string.Join(", ", n.Dims)}]",
+        _ => "ReLU",
+    };
+
+    private static string ConvSignature(long[] weight, long stride, long[] padding, long dilation, long groups) =>
+        $"convolution [{string.Join(", ", weight)}] stride {stride} padding [{string.Join(", ", padding)}] dilation {dilation}{(groups == 1 ? "" : $" groups {groups}")}";
 
     private static void Copy(Tensor target, float[] data)
     {
@@ -329,29 +309,18 @@ internal static class ResNetRecognizer
         return ops;
     }
 
+    /// <summary>A block's table entries, read from its branch convolutions; whether they really form that block, the zip checks.</summary>
     private static Block Classify(OnnxGraph g, List<CanonicalOp> convs, ShortcutKind shortcut)
     {
-        static long K(CanonicalOp c) => c.Dims[2];
         long outC = convs[^1].Dims[0], inC = convs[0].Dims[1] * convs[0].Groups;
+        if (convs.Count is not (2 or 3) || (convs.Count == 3 && outC % Bottleneck.Expansion != 0))
+        {
+            throw g.Error($"a residual branch of {convs.Count} convolutions to {outC} channels: expected 2 (basic block) or 3 (bottleneck, 4 × its base width out).", convs[0].Node);
+        }
+
         if (convs.Count == 2)
         {
-            if (convs.Any(c => K(c) != 3 || c.Groups != 1) || convs[1].Stride != 1 || convs[0].Dims[0] != outC || convs[0].Dilation != convs[1].Dilation)
-            {
-                throw g.Error("a two-convolution branch must be 3×3 (stride s) then 3×3 (stride 1), same width and dilation, one group: a basic block.", convs[0].Node);
-            }
-
             return new Block(convs[0], BlockKind.Basic, inC, outC, outC, outC, 1, convs[0].Stride, null, convs, shortcut);
-        }
-
-        if (convs.Count != 3)
-        {
-            throw g.Error($"a residual branch of {convs.Count} convolutions: expected 2 (basic block) or 3 (bottleneck).", convs[0].Node);
-        }
-
-        if (K(convs[0]) != 1 || K(convs[1]) != 3 || K(convs[2]) != 1 || convs[0].Groups != 1 || convs[2].Groups != 1 || convs[2].Stride != 1 ||
-            (convs[0].Stride != 1 && convs[1].Stride != 1) || outC % Bottleneck.Expansion != 0 || convs[0].Dims[0] != convs[1].Dims[0])
-        {
-            throw g.Error("a three-convolution branch must be 1×1, 3×3 (grouped), 1×1 with the stride on one of the first two and 4× the base width out: a bottleneck.", convs[0].Node);
         }
 
         long stride = Math.Max(convs[0].Stride, convs[1].Stride);
@@ -359,28 +328,13 @@ internal static class ResNetRecognizer
         return new Block(convs[0], BlockKind.Bottleneck, inC, outC, outC / Bottleneck.Expansion, convs[1].Dims[0], convs[1].Groups, stride, placement, convs, shortcut);
     }
 
+    /// <summary>
+    /// The stage table of <paramref name="blocks"/>: stages start where a block down-samples or widens; block kind, groups,
+    /// stride placement and width per group are the first block's; the shortcut option is the one rule that gives these
+    /// shortcuts. Whether every block agrees, the zip checks against the model built from it.
+    /// </summary>
     private static (StageTable Table, bool[]? ReplaceStrideWithDilation) BuildTable(OnnxGraph g, List<Block> blocks, StemKind stem, long stemWidth, bool preAct)
     {
-        var kind = blocks[0].Kind;
-        var odd = blocks.FirstOrDefault(b => b.Kind != kind);
-        if (odd is not null)
-        {
-            throw g.Error($"mixes {kind} and {odd.Kind} blocks: a ResNet stacks one block kind.", odd.First.Node);
-        }
-
-        long groups = blocks[0].Groups;
-        if (blocks.FirstOrDefault(b => b.Groups != groups) is { } g2)
-        {
-            throw g.Error($"3×3 convolution has {g2.Groups} groups where earlier blocks have {groups}: expected one cardinality.", g2.First.Node);
-        }
-
-        var placements = blocks.Where(b => b.Placement is not null).Select(b => b.Placement!.Value).Distinct().ToList();
-        if (placements.Count > 1)
-        {
-            throw g.Error("down-sampling bottlenecks put their stride on the 1×1 (v1) in some blocks and on the 3×3 (v1.5) in others.");
-        }
-
-        // Stages: a new one starts where a block down-samples or changes its base width.
         var stages = new List<List<Block>>();
         foreach (var b in blocks)
         {
@@ -392,90 +346,40 @@ internal static class ResNetRecognizer
             stages[^1].Add(b);
         }
 
-        bool optionA = blocks.Any(b => b.Shortcut == ShortcutKind.ZeroPad);
-        bool plain = blocks.All(b => b.Shortcut == ShortcutKind.None);
-        bool shapeRule = blocks.All(b => (b.Shortcut == ShortcutKind.Projection) == Shortcuts.ShapeChanges(b.In, b.Out, b.Stride));
-        ShortcutOption shortcut;
-        if (plain)
-        {
-            shortcut = ShortcutOption.None;
-        }
-        else if (optionA)
-        {
-            var proj = blocks.FirstOrDefault(b => b.Shortcut == ShortcutKind.Projection);
-            if (proj is not null)
-            {
-                throw g.Error("mixes zero-padded (option A) and projection shortcuts.", proj.First.Node);
-            }
-
-            shortcut = ShortcutOption.A;
-        }
-        else if (shapeRule)
-        {
-            shortcut = ShortcutOption.B;
-        }
-        else if (blocks.All(b => b.Shortcut == ShortcutKind.Projection))
-        {
-            shortcut = ShortcutOption.C;
-        }
-        else
-        {
-            var bad = blocks.First(b => (b.Shortcut == ShortcutKind.Projection) != Shortcuts.ShapeChanges(b.In, b.Out, b.Stride));
-            throw g.Error("projection shortcuts follow neither option B (exactly where the shape changes) nor option C (every block).", bad.First.Node);
-        }
-
-        long widthPerGroup = 64;
-        if (kind == BlockKind.Bottleneck)
-        {
-            var b0 = blocks[0];
-            long num = b0.Width / groups * 64;
-            widthPerGroup = num % b0.Planes == 0 ? num / b0.Planes : -1;
-            var wrong = blocks.FirstOrDefault(b => widthPerGroup < 1 || b.Width % groups != 0 || b.Planes * widthPerGroup / 64 * groups != b.Width);
-            if (wrong is not null)
-            {
-                throw g.Error($"bottleneck inner width {wrong.Width} (groups {groups}) is not ⌊planes × width_per_group / 64⌋ × groups for one width_per_group across the network.", wrong.First.Node);
-            }
-        }
-
         // Dilation (torchvision's replace_stride_with_dilation): a stage that gave up its stride of 2 runs its first block at
-        // the previous dilation and the rest at twice it; the table keeps stride 2 and the options carry the flag.
+        // the previous dilation and the rest (or the next stage) at twice it; the table keeps stride 2 and the options carry the flag.
         static long Dilation(Block b) => b.Convs.Where(c => c.Dims[2] == 3).Select(c => c.Dilation).DefaultIfEmpty(1).Max();
-        var strides = new int[stages.Count];
         var replaced = new bool[stages.Count];
         long previous = 1;
-        for (int s = 0; s < stages.Count; s++)
+        for (int s = 1; s < stages.Count; s++)
         {
-            var st = stages[s];
-            long rest = st.Count > 1 ? Dilation(st[1]) : s + 1 < stages.Count ? Dilation(stages[s + 1][0]) : previous;
-            if (Dilation(st[0]) != previous || st.Skip(1).Any(b => Dilation(b) != rest))
-            {
-                throw g.Error($"stage {s + 1}'s dilations ({string.Join(", ", st.Select(Dilation))}) do not follow replace-stride-with-dilation: its first block " +
-                              $"should use {previous} and the others one dilation.", st[0].First.Node);
-            }
-
-            replaced[s] = rest == 2 * previous && st[0].Stride == 1;
-            if (rest != previous && (!replaced[s] || s == 0))
-            {
-                throw g.Error($"stage {s + 1} changes the dilation from {previous} to {rest}: only a stage after the first that gives up a stride of 2 may double it.", st[0].First.Node);
-            }
-
-            strides[s] = replaced[s] ? 2 : (int)st[0].Stride;
-            previous = rest;
+            long rest = stages[s].Count > 1 ? Dilation(stages[s][1]) : s + 1 < stages.Count ? Dilation(stages[s + 1][0]) : previous;
+            replaced[s] = stages[s][0].Stride == 1 && rest == 2 * previous;
+            previous = replaced[s] ? rest : previous;
         }
 
-        var replaceStrideWithDilation = replaced.Skip(1).Any(r => r) ? replaced.Skip(1).ToArray() : null;
+        var b0 = blocks[0];
+        long widthPerGroup = b0.Kind == BlockKind.Basic ? 64 : b0.Width / b0.Groups * 64 / b0.Planes;
+        if (widthPerGroup < 1 || b0.Planes * widthPerGroup / 64 * b0.Groups != b0.Width)
+        {
+            throw g.Error($"bottleneck inner width {b0.Width} (groups {b0.Groups}) is not ⌊planes × width_per_group / 64⌋ × groups for any width_per_group.", b0.First.Node);
+        }
+
         var table = new StageTable
         {
-            Block = kind,
+            Block = b0.Kind,
             Layers = stages.Select(s => s.Count).ToArray(),
             Widths = stages.Select(s => (int)s[0].Planes).ToArray(),
-            Strides = strides,
+            Strides = stages.Select((s, i) => replaced[i] ? 2 : (int)s[0].Stride).ToArray(),
             Stem = stem,
             StemWidth = (int)stemWidth,
-            Groups = (int)groups,
+            Groups = (int)b0.Groups,
             WidthPerGroup = (int)widthPerGroup,
-            StridePlacement = placements.Count == 1 ? placements[0] : StridePlacement.V1_5,
-            Shortcut = shortcut,
+            StridePlacement = blocks.FirstOrDefault(b => b.Placement is not null)?.Placement ?? StridePlacement.V1_5,
+            Shortcut = blocks.Any(b => b.Shortcut == ShortcutKind.None) ? ShortcutOption.None
+                : blocks.Any(b => b.Shortcut == ShortcutKind.ZeroPad) ? ShortcutOption.A
+                : blocks.All(b => (b.Shortcut == ShortcutKind.Projection) == Shortcuts.ShapeChanges(b.In, b.Out, b.Stride)) ? ShortcutOption.B
+                : ShortcutOption.C,
             PreActivation = preAct,
         };
         try
@@ -487,6 +391,6 @@ internal static class ResNetRecognizer
             throw g.Error($"the recognised stage table ({table}) cannot be built: {ex.Message}");
         }
 
-        return (table, replaceStrideWithDilation);
+        return (table, replaced.Skip(1).Any(r => r) ? replaced.Skip(1).ToArray() : null);
     }
 }
