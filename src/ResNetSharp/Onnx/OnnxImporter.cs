@@ -109,10 +109,11 @@ public sealed class OnnxImportResult : IDisposable
 }
 
 /// <summary>
-/// Builds a <see cref="ResNet"/> from an ONNX file: reads the graph (Conv, BatchNormalization, Relu, Add/Sum, MaxPool,
-/// AveragePool/GlobalAveragePool/ReduceMean, Flatten/Reshape, Gemm or MatMul + Add, Slice/Pad for option-A shortcuts;
-/// Identity, Dropout and Constant pass through), recognises its stage table by structure (never by initializer
-/// names), builds the matching model and loads the weights strictly. Anything it cannot map exactly throws one
+/// Builds a <see cref="ResNet"/> from an ONNX file: reads the graph (Conv, BatchNormalization or per-channel Mul + Add,
+/// Relu, Add/Sum, MaxPool, AveragePool/GlobalAveragePool/ReduceMean, Flatten/Reshape/Squeeze, Gemm or MatMul + Add,
+/// Slice/Pad for option-A shortcuts, zero Pad nodes before a Conv or MaxPool; Identity, Dropout and Constant pass
+/// through), recognises its stage table by structure (never by initializer names), builds the matching model and
+/// checks it op by op against the graph while loading the weights. Anything it cannot map exactly throws one
 /// <see cref="OnnxImportException"/> naming the node; no half-built model is ever returned.
 /// </summary>
 /// <remarks>

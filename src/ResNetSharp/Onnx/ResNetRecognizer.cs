@@ -158,10 +158,10 @@ internal static class ResNetRecognizer
             CanonicalOp? n = null;
             if (!(op is BatchNormOp && alone && c.Producer(x)?.Kind == CanonicalKind.Conv && c.Consumers(x)[0].Kind != CanonicalKind.Norm))
             {
-                n = Take(x, kind, $"the {expected} {op.Name}", o => Signature(o) == expected && (shortcut is null || o.In.Contains(shortcut)));
+                n = Take(x, kind, $"{op.Name} ({expected})", o => Signature(o) == expected && (shortcut is null || o.In.Contains(shortcut)));
                 if (Signature(n) != expected || (shortcut is not null && (!n.In.Contains(shortcut) || x == shortcut)))
                 {
-                    throw g.Error($"{Signature(n)} of '{string.Join("', '", n.In)}': {op.Name} of the recognised model ({model.Table}) is the {expected} " +
+                    throw g.Error($"{Signature(n)} of '{string.Join("', '", n.In)}': {op.Name} of the recognised model ({model.Table}) is a {expected} " +
                                   $"of '{x}'{(shortcut is null ? "" : $" and '{shortcut}'")}.", n.Node);
                 }
             }
