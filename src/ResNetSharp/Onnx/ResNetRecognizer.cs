@@ -83,11 +83,7 @@ internal static class ResNetRecognizer
         if (blocks.Count == 0)
         {
             // A plain network (the paper's degradation baselines): conv-BN-ReLU units and no residual Add.
-            var convs = new List<CanonicalOp>();
-            for (string v = cur; v != c.Output && c.Consumers(v) is [{ Kind: CanonicalKind.Conv or CanonicalKind.Norm or CanonicalKind.Relu } next]; v = next.Out)
-            {
-                convs.AddRange(next.Kind == CanonicalKind.Conv ? new[] { next } : Array.Empty<CanonicalOp>());
-            }
+            var convs = c.Ops.Where(o => o.Kind == CanonicalKind.Conv).Skip(1).ToList();
 
             int per = convs.Count > 0 && convs[0].Dims[2] == 1 ? 3 : 2;
             if (convs.Count == 0 || convs.Count % per != 0)
