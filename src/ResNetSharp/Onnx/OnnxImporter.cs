@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using System.Runtime.InteropServices;
 using ResNetSharp.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -110,10 +109,11 @@ public sealed class OnnxImportResult : IDisposable
 }
 
 /// <summary>
-/// Builds a <see cref="ResNet"/> from an ONNX file: reads the graph (Conv, BatchNormalization, Relu, Add/Sum, MaxPool,
-/// AveragePool/GlobalAveragePool/ReduceMean, Flatten/Reshape, Gemm or MatMul + Add, Slice/Pad for option-A shortcuts;
-/// Identity, Dropout and Constant pass through), recognises its stage table by structure (never by initializer
-/// names), builds the matching model and loads the weights strictly. Anything it cannot map exactly throws one
+/// Builds a <see cref="ResNet"/> from an ONNX file: reads the graph (Conv, BatchNormalization or per-channel Mul + Add,
+/// Relu, Add/Sum, MaxPool, AveragePool/GlobalAveragePool/ReduceMean, Flatten/Reshape/Squeeze, Gemm or MatMul + Add,
+/// Slice/Pad for option-A shortcuts, zero Pad nodes before a Conv or MaxPool; Identity, Dropout and Constant pass
+/// through), recognises its stage table by structure (never by initializer names), builds the matching model and
+/// checks it op by op against the graph while loading the weights. Anything it cannot map exactly throws one
 /// <see cref="OnnxImportException"/> naming the node; no half-built model is ever returned.
 /// </summary>
 /// <remarks>
@@ -150,26 +150,27 @@ internal static class OnnxImporter
     {
         // Read first, so that a bad preprocessing file fails before anything is built.
         var preprocessing = options.PreprocessingGraph is { } prepPath ? ReadPreprocessingGraph(OnnxGraph.Read(prepPath)) : default;
-        GraphMatcher.Result recognised;
+        CanonicalGraph canonical;
+        ResNetRecognizer.Recognised recognised;
         try
         {
-            recognised = new GraphMatcher(graph).Match();
+            canonical = new CanonicalGraph(graph);
+            recognised = ResNetRecognizer.Recognise(canonical);
         }
-        catch (Exception ex) when (ex is IndexOutOfRangeException or ArgumentOutOfRangeException or KeyNotFoundException or InvalidOperationException or OverflowException)
+        catch (Exception ex) when (IsMalformed(ex))
         {
-            // A malformed node the patterns did not anticipate (a missing input, an empty attribute): still one clear error.
-            throw new OnnxImportException(graph.Source, $"the graph is malformed where a ResNet was expected: {ex.Message}", inner: ex);
+            throw Malformed(graph, ex);
         }
+
         // A featurizer imports headless: a classifier nobody trained would only produce confident nonsense.
-        int numClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : 0;
         var table = recognised.Table;
         string? name = ResNetFactory.Definitions.FirstOrDefault(d => ModelMetadata.TableEquals(d.Table, table))?.Name;
         ResNet model;
         try
         {
-            model = new ResNet(table, new ResNetOptions
+            model = ResNetFactory.Create(table, new ResNetOptions
             {
-                NumClasses = numClasses,
+                NumClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : 0,
                 InChannels = recognised.InChannels,
                 ReplaceStrideWithDilation = recognised.ReplaceStrideWithDilation,
                 Device = options.Device,
@@ -183,19 +184,8 @@ internal static class OnnxImporter
 
         try
         {
-            var tensors = recognised.Weights.Select(kv => ToWeight(kv.Key, kv.Value.Shape, kv.Value.Data)).ToList();
-            var produced = recognised.Weights.Keys.ToHashSet(StringComparer.Ordinal);
-            foreach (var (key, tensor) in model.state_dict())
-            {
-                // The counters BN keeps for training come from the model itself (a graph has no such thing).
-                if (!produced.Contains(key) && key.EndsWith("num_batches_tracked", StringComparison.Ordinal))
-                {
-                    tensors.Add(WeightTensor.FromTensor(key, tensor));
-                }
-            }
-
-            model.LoadWeights(new WeightFile(tensors, source: graph.Source));
-            model.Metadata = BuildMetadata(graph, model, recognised, name);
+            bool folded = ResNetRecognizer.Bind(canonical, model, recognised.Head);
+            model.Metadata = BuildMetadata(graph, model, recognised, folded, name);
             if (preprocessing.MeanImage is not null)
             {
                 if (preprocessing.Dims[1] != model.Options.InChannels || recognised.InputSize is { } fixedSize && fixedSize != preprocessing.Dims[2])
@@ -226,18 +216,14 @@ internal static class OnnxImporter
             }
 
             string producer = $"{graph.Model.ProducerName} {graph.Model.ProducerVersion}".Trim();
-            return new OnnxImportResult(model, graph.Source, graph.Opset, producer, recognised.Head, recognised.BatchNormFolded, recognised.InputSize,
-                recognised.Blocks, recognised.Projections);
+            var blocks = model.Stages.SelectMany(s => s.Blocks).ToList();
+            return new OnnxImportResult(model, graph.Source, graph.Opset, producer, recognised.Head, folded, recognised.InputSize,
+                blocks.Count, blocks.Count(b => b.HasProjection));
         }
-        catch (WeightMismatchException ex)
+        catch (Exception ex) when (IsMalformed(ex))
         {
             model.Dispose();
-            throw new OnnxImportException(graph.Source, $"the recognised weights do not fit the recognised table {table}: {ex.Message}", inner: ex);
-        }
-        catch (ArgumentException ex)
-        {
-            model.Dispose();
-            throw new OnnxImportException(graph.Source, $"the recognised weights cannot be loaded: {ex.Message}", inner: ex);
+            throw Malformed(graph, ex);
         }
         catch
         {
@@ -246,7 +232,14 @@ internal static class OnnxImporter
         }
     }
 
-    private static ModelMetadata BuildMetadata(OnnxGraph graph, ResNet model, GraphMatcher.Result recognised, string? name)
+    /// <summary>A malformed node the patterns did not anticipate (a missing input, an empty attribute): still one clear error.</summary>
+    private static bool IsMalformed(Exception ex) =>
+        ex is IndexOutOfRangeException or ArgumentOutOfRangeException or KeyNotFoundException or InvalidOperationException or OverflowException;
+
+    private static OnnxImportException Malformed(OnnxGraph graph, Exception ex) =>
+        new(graph.Source, $"the graph is malformed where a ResNet was expected: {ex.Message}", inner: ex);
+
+    private static ModelMetadata BuildMetadata(OnnxGraph graph, ResNet model, ResNetRecognizer.Recognised recognised, bool folded, string? name)
     {
         ModelMetadata? fromFile;
         try
@@ -275,7 +268,7 @@ internal static class OnnxImporter
         extra["onnx.opset"] = graph.Opset.ToString(CultureInfo.InvariantCulture);
         extra["onnx.head"] = recognised.Head.ToString();
         extra["onnx.has_classifier"] = recognised.Head == OnnxHead.Classifier ? "true" : "false";
-        extra["onnx.bn_folded"] = recognised.BatchNormFolded ? "true" : "false";
+        extra["onnx.bn_folded"] = folded ? "true" : "false";
         // Preprocessing written by an exporter (ResNetSharp's, or any tool writing ModelMetadata's keys) is kept when it is
         // for the same input channels; class names only when they name this classifier's outputs. Without it the
         // preprocessing is recorded as unknown: the fields hold placeholders that nothing may use to prepare images.
@@ -344,7 +337,4 @@ internal static class OnnxImporter
 
         return (mean.Floats, mean.Dims, bgr);
     }
-
-    private static WeightTensor ToWeight(string name, long[] shape, float[] data) =>
-        new(name, WeightDType.F32, shape, MemoryMarshal.AsBytes(data.AsSpan()).ToArray());
 }

@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using FluentAssertions;
 using Google.Protobuf;
 using ResNetSharp.Onnx;
@@ -111,6 +112,120 @@ public class OnnxImporterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Import_OtherSpellings_PadNodesSameLowerSumAndMatMul_CanonicaliseToTheSameModel()
+    {
+        // The exporter's resnet18 rewritten as other tools write it: zero Pad nodes before the stem conv and the max pool
+        // (Keras' ZeroPadding2D), auto_pad SAME_LOWER on every 3×3 conv at a fixed 64×64 input, Sum for the residual
+        // adds, and MatMul + Add for the classifier. The importer must see the same model, and ONNX Runtime agrees.
+        using var model = ResNetFactory.Create("resnet18", new ResNetOptions { NumClasses = 5 });
+        InferenceResNetTests.RandomizeNorms(model, 17);
+        model.eval();
+        var proto = OnnxExport.ToModelProto(model, new OnnxExportOptions());
+        var g = proto.Graph;
+        foreach (var dim in g.Input[0].Type.TensorType.Shape.Dim.Skip(2))
+        {
+            dim.DimValue = 64;
+        }
+
+        foreach (var n in new[] { g.Node.First(n => n.OpType == "Conv"), g.Node.First(n => n.OpType == "MaxPool") })
+        {
+            long p = n.Attribute.First(a => a.Name == "pads").Ints[0];
+            var pads = new TensorProto { Name = n.Name + ".pads", DataType = (int)TensorProto.Types.DataType.Int64 };
+            pads.Dims.Add(8);
+            pads.Int64Data.AddRange(new[] { 0, 0, p, p, 0, 0, p, p });
+            g.Initializer.Add(pads);
+            var pad = new NodeProto { OpType = "Pad", Name = n.Name + ".pad" };
+            pad.Input.Add(n.Input[0]);
+            pad.Input.Add(pads.Name);
+            pad.Output.Add(n.Input[0] + ".padded");
+            g.Node.Insert(g.Node.IndexOf(n), pad);
+            n.Input[0] = pad.Output[0];
+            n.Attribute.Remove(n.Attribute.First(a => a.Name == "pads"));
+        }
+
+        foreach (var conv in g.Node.Where(n => n.OpType == "Conv" && n.Attribute.First(a => a.Name == "kernel_shape").Ints[0] == 3))
+        {
+            conv.Attribute.Remove(conv.Attribute.First(a => a.Name == "pads"));
+            conv.Attribute.Add(new AttributeProto { Name = "auto_pad", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("SAME_LOWER") });
+        }
+
+        foreach (var add in g.Node.Where(n => n.OpType == "Add"))
+        {
+            add.OpType = "Sum";
+        }
+
+        var gemm = g.Node.Single(n => n.OpType == "Gemm");
+        var w = g.Initializer.Single(t => t.Name == gemm.Input[1]);
+        var rows = MemoryMarshal.Cast<byte, float>(w.RawData.Span).ToArray();
+        var transposed = new float[rows.Length];
+        for (int k = 0; k < 5; k++)
+        {
+            for (int f = 0; f < 512; f++)
+            {
+                transposed[f * 5 + k] = rows[k * 512 + f];
+            }
+        }
+
+        w.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(transposed.AsSpan()));
+        w.Dims.Clear();
+        w.Dims.AddRange(new long[] { 512, 5 });
+        var add2 = new NodeProto { OpType = "Add", Name = "fc.bias_add" };
+        add2.Input.Add("fc.product");
+        add2.Input.Add(gemm.Input[2]);
+        add2.Output.Add(gemm.Output[0]);
+        var matmul = new NodeProto { OpType = "MatMul", Name = "fc.matmul" };
+        matmul.Input.Add(gemm.Input[0]);
+        matmul.Input.Add(gemm.Input[1]);
+        matmul.Output.Add("fc.product");
+        int at = g.Node.IndexOf(gemm);
+        g.Node[at] = matmul;
+        g.Node.Insert(at + 1, add2);
+
+        byte[] bytes = proto.ToByteArray();
+        using var imported = OnnxImporter.Import(bytes, "respelled.onnx");
+        imported.Architecture.Should().Be("resnet18");
+        imported.InputSize.Should().Be(64);
+        imported.BatchNormFolded.Should().BeTrue();
+        imported.Model.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(23);
+        var x = torch.randn(2, 3, 64, 64);
+        string path = Path.Combine(Path.GetTempPath(), $"respelled-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var ort = OnnxTestSupport.RunOnnxRuntime(path, x);
+            OnnxTestSupport.RelativeError(imported.Model.call(x), model.call(x)).Should().BeLessThan(1e-5);
+            OnnxTestSupport.RelativeError(imported.Model.call(x), ort).Should().BeLessThan(1e-4);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        // Zeros pad a max pool as −∞ does only where nothing is negative: a Pad before a MaxPool that no ReLU feeds is refused.
+        var stemRelu = g.Node.First(n => n.OpType == "Relu");
+        var maxPoolPad = g.Node.Single(n => n.OpType == "Pad" && n.Name.EndsWith("maxpool.pad", StringComparison.Ordinal));
+        maxPoolPad.Input[0] = stemRelu.Input[0];
+        var refused = () => OnnxImporter.Import(proto.ToByteArray(), "pad-before-pool.onnx");
+        refused.Should().Throw<OnnxImportException>().Where(e => e.NodeName == maxPoolPad.Name && e.Message.Contains("MaxPool"));
+    }
+
+    [Fact]
+    public void Import_PreActivationStemConvWithBias_IsRefusedNotMovedIntoTheFirstNorm()
+    {
+        // The first block's BN and its identity shortcut both read the stem conv: its bias cannot go into that BN alone.
+        using var model = ResNetFactory.Create("preact_resnet20", new ResNetOptions { NumClasses = 3 });
+        var proto = OnnxExport.ToModelProto(model, new OnnxExportOptions());
+        var stem = proto.Graph.Node.First(n => n.OpType == "Conv");
+        var bias = proto.Graph.Initializer.Single(t => t.Name == stem.Input[2]);
+        bias.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(Enumerable.Repeat(0.5f, 16).ToArray().AsSpan()));
+        var act = () => OnnxImporter.Import(proto.ToByteArray(), "biased-stem.onnx");
+        act.Should().Throw<OnnxImportException>().Where(e => e.NodeName == stem.Name && e.Message.Contains("bias"));
+    }
+
+    [Fact]
     public void Import_MetadataProps_CarriesPreprocessingAndClassNames()
     {
         // What an exporter writes (ModelMetadata.ToDictionary in metadata_props) comes back on the imported model.
@@ -141,11 +256,11 @@ public class OnnxImporterTests(ITestOutputHelper output)
     [Fact]
     public void IdentityVariance_MakesBatchNormAnExactIdentityInFloat32()
     {
-        ((float)(GraphMatcher.IdentityVariance + 1e-5f)).Should().Be(1f);
+        ((float)(CanonicalGraph.IdentityVariance + 1e-5f)).Should().Be(1f);
         using var bn = nn.BatchNorm2d(4);
         bn.eval();
         using var noGrad = torch.no_grad();
-        bn.running_var!.fill_(GraphMatcher.IdentityVariance);
+        bn.running_var!.fill_(CanonicalGraph.IdentityVariance);
         using var x = torch.randn(2, 4, 5, 5) * 100;
         using var y = bn.call(x);
         (y - x).abs().max().item<float>().Should().Be(0f, "mean 0, weight 1, bias 0 and var + eps == 1 must return x bit for bit");
