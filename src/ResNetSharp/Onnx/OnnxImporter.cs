@@ -8,19 +8,6 @@ using static TorchSharp.torch;
 
 namespace ResNetSharp.Onnx;
 
-/// <summary>What an imported ONNX graph ends in.</summary>
-public enum OnnxHead
-{
-    /// <summary>Global average pooling, flatten and a fully connected layer (Gemm, or MatMul + Add): the model's <c>fc</c>.</summary>
-    Classifier,
-
-    /// <summary>Global average pooling only (a featurizer, e.g. ML.NET's ResNet-18): N × FeatureChannels (× 1 × 1).</summary>
-    PooledFeatures,
-
-    /// <summary>No pooling: the last feature map N × FeatureChannels × h × w.</summary>
-    FeatureMap,
-}
-
 /// <summary>Options of <see cref="ResNetFactory.ImportOnnx(string, OnnxImportOptions?)"/>.</summary>
 public sealed record OnnxImportOptions
 {
@@ -47,7 +34,7 @@ public sealed record OnnxImportOptions
 /// </summary>
 public sealed class OnnxImportResult : IDisposable
 {
-    internal OnnxImportResult(ResNet model, string source, long opset, string producer, OnnxHead head, bool batchNormFolded, int? inputSize,
+    internal OnnxImportResult(ResNet model, string source, long opset, string producer, OnnxOutput head, bool batchNormFolded, int? inputSize,
         int blocks, int projections)
     {
         Model = model;
@@ -79,15 +66,20 @@ public sealed class OnnxImportResult : IDisposable
     /// <summary>The tool that wrote the file (<c>producer_name producer_version</c>), e.g. "CNTK 2.6" or "pytorch 1.13.1".</summary>
     public string Producer { get; }
 
-    /// <summary>What the graph ends in.</summary>
-    public OnnxHead Head { get; }
+    /// <summary>
+    /// What the graph ends in, in the exporter's terms: <see cref="OnnxOutput.Logits"/> (global average pooling, flatten
+    /// and a fully connected layer, Gemm or MatMul + Add: the model's <c>fc</c>); <see cref="OnnxOutput.PooledFeatures"/>
+    /// (pooling only, a featurizer such as ML.NET's ResNet-18: N × FeatureChannels); or <see cref="OnnxOutput.FeatureMaps"/>
+    /// (no pooling: the graph ends in the last stage's map, N × FeatureChannels × h × w).
+    /// </summary>
+    public OnnxOutput Head { get; }
 
     /// <summary>
     /// True when the graph's classifier was imported; false for featurizers, whose model is headless
     /// (<see cref="ResNet.IsHeadless"/>: nothing is invented, the forward pass returns the pooled features, and
     /// <see cref="ResNet.ResetClassifier"/> adds a classifier to fine-tune).
     /// </summary>
-    public bool HasClassifier => Head == OnnxHead.Classifier;
+    public bool HasClassifier => Head == OnnxOutput.Logits;
 
     /// <summary>
     /// True when the graph's convolutions carry their BatchNorm folded in (conv with bias, no BatchNormalization, as an
@@ -170,7 +162,7 @@ internal static class OnnxImporter
         {
             model = ResNetFactory.Create(table, new ResNetOptions
             {
-                NumClasses = recognised.Head == OnnxHead.Classifier ? recognised.NumClasses : 0,
+                NumClasses = recognised.Head == OnnxOutput.Logits ? recognised.NumClasses : 0,
                 InChannels = recognised.InChannels,
                 ReplaceStrideWithDilation = recognised.ReplaceStrideWithDilation,
                 Device = options.Device,
@@ -267,13 +259,13 @@ internal static class OnnxImporter
         extra["onnx.producer"] = $"{graph.Model.ProducerName} {graph.Model.ProducerVersion}".Trim();
         extra["onnx.opset"] = graph.Opset.ToString(CultureInfo.InvariantCulture);
         extra["onnx.head"] = recognised.Head.ToString();
-        extra["onnx.has_classifier"] = recognised.Head == OnnxHead.Classifier ? "true" : "false";
+        extra["onnx.has_classifier"] = recognised.Head == OnnxOutput.Logits ? "true" : "false";
         extra["onnx.bn_folded"] = folded ? "true" : "false";
         // Preprocessing written by an exporter (ResNetSharp's, or any tool writing ModelMetadata's keys) is kept when it is
         // for the same input channels; class names only when they name this classifier's outputs. Without it the
         // preprocessing is recorded as unknown: the fields hold placeholders that nothing may use to prepare images.
         bool fileFits = fromFile is not null && fromFile.InChannels == model.Options.InChannels;
-        bool namesFit = fileFits && recognised.Head == OnnxHead.Classifier && fromFile!.NumClasses == model.NumClasses;
+        bool namesFit = fileFits && recognised.Head == OnnxOutput.Logits && fromFile!.NumClasses == model.NumClasses;
         if (!fileFits)
         {
             extra["onnx.preprocessing"] = fromFile is null ? "none in the file" : $"the file's is for {fromFile.InChannels} channels, the graph takes {model.Options.InChannels}";

@@ -16,7 +16,7 @@ namespace ResNetSharp.Onnx;
 /// </summary>
 internal static class ResNetRecognizer
 {
-    internal sealed record Recognised(StageTable Table, int InChannels, int NumClasses, OnnxHead Head, int? InputSize, IReadOnlyList<bool>? ReplaceStrideWithDilation);
+    internal sealed record Recognised(StageTable Table, int InChannels, int NumClasses, OnnxOutput Head, int? InputSize, IReadOnlyList<bool>? ReplaceStrideWithDilation);
 
     private enum ShortcutKind { Identity, Projection, ZeroPad, None }
 
@@ -100,7 +100,7 @@ internal static class ResNetRecognizer
         var (table, replaced) = BuildTable(g, blocks, stemKind, stem.Dims[0], preAct);
         var linear = c.Ops.FirstOrDefault(o => o.Kind == CanonicalKind.Linear);
         var pool = c.Ops.FirstOrDefault(o => o.Kind == CanonicalKind.GlobalPool);
-        var head = linear is not null ? OnnxHead.Classifier : pool is not null ? OnnxHead.PooledFeatures : OnnxHead.FeatureMap;
+        var head = linear is not null ? OnnxOutput.Logits : pool is not null ? OnnxOutput.PooledFeatures : OnnxOutput.FeatureMaps;
 
         // The input size: the graph's when square and fixed; else the one at which the last map or the AveragePool says it is.
         int outputStride = table.OutputStride >> (replaced?.Count(r => r) ?? 0);
@@ -118,7 +118,7 @@ internal static class ResNetRecognizer
     /// last must write the graph output.
     /// </summary>
     /// <returns>True when the graph's BatchNorms were folded (into conv biases, or as Mul + Add) and none was a BatchNormalization node.</returns>
-    public static bool Bind(CanonicalGraph c, ResNet model, OnnxHead head)
+    public static bool Bind(CanonicalGraph c, ResNet model, OnnxOutput head)
     {
         var g = c.G;
         using var lowered = Lowering.Lower(model, foldBatchNorm: false);
@@ -127,7 +127,7 @@ internal static class ResNetRecognizer
         var used = new HashSet<CanonicalOp>();
         var biases = new Dictionary<string, CanonicalOp>(StringComparer.Ordinal); // convs whose non-zero bias the BN after them must take
         bool folded = false, batchNorm = false;
-        int end = head switch { OnnxHead.Classifier => lowered.Logits, OnnxHead.PooledFeatures => lowered.Pooled, _ => lowered.Features };
+        int end = head switch { OnnxOutput.Logits => lowered.Logits, OnnxOutput.PooledFeatures => lowered.Pooled, _ => lowered.Features };
         using var noGrad = torch.no_grad();
 
         CanonicalOp Take(string x, CanonicalKind kind, string what, Func<CanonicalOp, bool> prefer)

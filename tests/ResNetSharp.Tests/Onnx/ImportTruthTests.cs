@@ -54,7 +54,7 @@ public class ImportTruthTests(ITestOutputHelper output)
         // Re-import: headless again, the exporter's preprocessing kept, same outputs.
         using var imported = OnnxImporter.Import(proto.ToByteArray(), "headless.onnx");
         imported.HasClassifier.Should().BeFalse();
-        imported.Head.Should().Be(OnnxHead.PooledFeatures);
+        imported.Head.Should().Be(OnnxOutput.PooledFeatures);
         imported.Model.IsHeadless.Should().BeTrue();
         imported.Model.state_dict().Keys.Should().NotContain(k => k.StartsWith("fc.", StringComparison.Ordinal));
         imported.Model.Metadata.PreprocessingKnown.Should().BeTrue("ResNetSharp's exporter writes the preprocessing");
