@@ -23,7 +23,7 @@ public class ImportCommandTests
             using var doc = JsonDocument.Parse(stdout);
             var root = doc.RootElement;
             root.GetProperty("opset").GetInt64().Should().Be(13);
-            root.GetProperty("head").GetString().Should().Be("Classifier");
+            root.GetProperty("head").GetString().Should().Be("Logits");
             root.GetProperty("hasClassifier").GetBoolean().Should().BeTrue();
             root.GetProperty("numClasses").GetInt32().Should().Be(10);
             root.GetProperty("batchNormFolded").GetBoolean().Should().BeTrue();
@@ -61,7 +61,7 @@ public class ImportCommandTests
         {
             var (code, stdout, stderr) = CliTests.Run("import", OnnxTestSupport.File_("tv_resnext_small.onnx"), "--out", outPath);
             code.Should().Be(0, stderr);
-            stdout.Should().Contain("layer2").And.Contain("conv5_x").And.Contain("groups 4").And.Contain("width/group 16").And.Contain("Classifier (10 classes)");
+            stdout.Should().Contain("layer2").And.Contain("conv5_x").And.Contain("groups 4").And.Contain("width/group 16").And.Contain("Logits (10 classes)");
             File.Exists(outPath).Should().BeTrue();
         }
         finally
