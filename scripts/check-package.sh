@@ -65,7 +65,7 @@ string dir = args[0];
 model.SaveWeights(System.IO.Path.Combine(dir, "r18.safetensors"));
 using var back = ResNetFactory.FromWeights(System.IO.Path.Combine(dir, "r18.safetensors"));
 model.ExportOnnx(System.IO.Path.Combine(dir, "r18.onnx"));
-Console.WriteLine($"core-only: {back.Summarize(224).LayerFormula} layers, {ModelInspector.CountParameters(back):N0} parameters, exported ONNX");
+Console.WriteLine($"core-only: {back.Summarize(224).LayerFormula} layers, {back.Summarize(224).Parameters:N0} parameters, exported ONNX");
 CS
 cat > "$core/Core.csproj" <<XML
 <Project Sdk="Microsoft.NET.Sdk">
