@@ -2,7 +2,7 @@
 """Markdown status tables of long training runs from their metrics.jsonl files (issue 18's notebooks).
 
   python3 tools/run_status.py degradation RUN_DIR ITERS_PER_EPOCH EPOCHS MODEL...   # per-model summary + per-epoch table
-  python3 tools/run_status.py train RUN_DIR                                       # one run: epoch, test top-1, train error
+  python3 tools/run_status.py train RUN_DIR                                       # one run: epoch, test top-1, train error, lr, minutes
 """
 import json
 import os
@@ -40,10 +40,11 @@ def degradation(run_dir, per_epoch, epochs, models):
 
 
 def train(run_dir):
-    print("| epoch | test top-1 % | training error % | learning rate at the epoch's end |")
-    print("|---:|---:|---:|---:|")
+    # minutes: the epoch's wall time on the shared machine (training + evaluation, pauses included; not a benchmark)
+    print("| epoch | test top-1 % | training error % | learning rate at the epoch's end | minutes |")
+    print("|---:|---:|---:|---:|---:|")
     for r in rows(os.path.join(run_dir, "metrics.jsonl")):
-        print(f"| {r['epoch']} | {100 * r['testTop1']:.2f} | {100 * r['trainError']:.2f} | {r['lr']:.4g} |")
+        print(f"| {r['epoch']} | {100 * r['testTop1']:.2f} | {100 * r['trainError']:.2f} | {r['lr']:.4g} | {r['seconds'] / 60:.1f} |")
 
 
 if __name__ == "__main__":
