@@ -285,7 +285,40 @@ def timm_variant_weights(out):
         write_safetensors(io, outputs, meta)
 
 
-PARTS = [state_dict_keys, torchvision_weights, torchvision_224, roi_ops, pytorch_checkpoints, timm_variant_weights]
+def lr_schedules(out):
+    """PyTorch's own schedulers over three SGD parameter groups with different rates: each group's rate and momentum
+    before every one of 100 steps (the Trainer's schedules, stepped once per iteration)."""
+    path = os.path.join(out, "lr_schedules.json")
+    if os.path.exists(path):
+        return
+    from torch.optim import lr_scheduler as S
+    rates = [0.2, 0.05, 0.1]
+
+    def run(make):
+        params = [torch.nn.Parameter(torch.zeros(1)) for _ in rates]
+        opt = torch.optim.SGD([{"params": [p], "lr": r} for p, r in zip(params, rates)], lr=rates[0], momentum=0.9, nesterov=True)
+        sched = make(opt)
+        lr, momentum = [[] for _ in rates], [[] for _ in rates]
+        for _ in range(100):
+            for g, group in enumerate(opt.param_groups):
+                lr[g].append(group["lr"])
+                momentum[g].append(group["momentum"])
+            opt.step()
+            sched.step()
+        return {"lr": lr, "momentum": momentum}
+
+    result = {
+        "rates": rates, "steps": 100,
+        "step": run(lambda o: S.MultiStepLR(o, [50, 75], 0.1)),
+        "cosine": run(lambda o: S.CosineAnnealingLR(o, 100, 0.0)),
+        "cosine_warmup10": run(lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.1, 1.0, 10), S.CosineAnnealingLR(o, 90, 0.0)], [10])),
+        "onecycle": run(lambda o: S.OneCycleLR(o, rates, total_steps=100, pct_start=0.3)),
+    }
+    with open(path, "w") as f:
+        json.dump(result, f)
+
+
+PARTS = [state_dict_keys, torchvision_weights, torchvision_224, roi_ops, pytorch_checkpoints, timm_variant_weights, lr_schedules]
 
 
 def main():

@@ -124,7 +124,8 @@ internal enum ScheduleKind
 
 /// <summary>
 /// A learning-rate schedule, stepped once per iteration and built from TorchSharp's own schedulers
-/// (<c>MultiStepLR</c>, <c>CosineAnnealingLR</c>, <c>LinearLR</c> + <c>SequentialLR</c>, <c>OneCycleLR</c>). Made by
+/// (<c>MultiStepLR</c>, <c>CosineAnnealingLR</c>, <c>LinearLR</c> + <c>SequentialLR</c>; one-cycle is PyTorch's <c>OneCycleLR</c>
+/// re-implemented, because TorchSharp's mis-anneals a second parameter group). Made by
 /// <see cref="Step"/>, <see cref="StepAt"/>, <see cref="Cosine"/>, <see cref="OneCycle"/>, <see cref="Constant"/> or
 /// <see cref="Parse"/>; each property applies to the shape that names it (adjust one with <c>with</c>).
 /// </summary>
@@ -248,8 +249,9 @@ public sealed record LearningRateSchedule
                     throw new ArgumentException($"One-cycle schedule: warm-up fraction must be in (0, 1), got {WarmupFraction}.");
                 }
 
+                // Not TorchSharp's OneCycleLR: with more than one parameter group it anneals group 1 wrongly (see OneCycleScheduler).
                 var maxLrs = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
-                return lr_scheduler.OneCycleLR(optimizer, maxLrs, total_steps: totalSteps, pct_start: WarmupFraction);
+                return new OneCycleScheduler(optimizer, maxLrs, totalSteps, WarmupFraction);
             default:
                 throw new ArgumentException($"Unknown schedule kind {Kind}.");
         }
