@@ -26,7 +26,7 @@ else
 fi
 
 step="--schedule step --lr 0.1 --weight-decay 1e-4"                  # the paper's CIFAR recipe (/10 at 50 %, 75 %)
-acc="--schedule onecycle --lr 0.2 --weight-decay 5e-4 --random-erasing 0.5 --label-smoothing 0.1 --no-decay-norm-bias"
+acc="--schedule onecycle --lr 0.2 --weight-decay 5e-4 --random-erasing 0.5 --label-smoothing 0.1 --no-decay-norm-bias --nesterov"
 runs=(
   "d48-resnet20|--model resnet20 --epochs 48 $step"    # 22,512 iterations: our CPU run's budget
   "d48-resnet56|--model resnet56 --epochs 48 $step"

@@ -9,8 +9,8 @@ implementation (and, on a GPU, run ahead of them):
   RandomErasing (p, area 0.02-0.33, aspect 0.3-3.3, value 0) -- all on the device, batch-wise;
 - the paper's CIFAR nets (6n+2 layers, widths 16/32/64, option-A shortcuts: subsample and zero-pad the new channels
   at the end) or their plain counterparts, He fan-out init, BatchNorm 1/0, PyTorch's default Linear init;
-- SGD (momentum 0.9, dampening 0, weight decay as L2 on the gradient, optionally none on BatchNorm weights and
-  biases), stepped per iteration by the paper's step schedule (/10 at 50 % and 75 % of the iterations) or
+- SGD (momentum 0.9, dampening 0, optionally Nesterov, weight decay as L2 on the gradient, optionally none on
+  BatchNorm weights and biases), stepped per iteration by the paper's step schedule (/10 at 50 % and 75 % of the iterations) or
   PyTorch's one-cycle formula (two phases, cosine, div 25, final div 1e4, momentum 0.95 -> 0.85 -> 0.95);
 - label smoothing in the cross-entropy;
 - per epoch: mean loss and error over the augmented training batches (train mode), and the test set's loss and top-1
@@ -165,6 +165,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--no-decay-norm-bias", action="store_true")
+    ap.add_argument("--nesterov", action="store_true", help="Nesterov momentum (`resnet train`'s default)")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--random-erasing", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -221,13 +222,14 @@ def main():
                     torch._foreach_add_([g for g, d in zip(grads, decay) if d], [p for p, d in zip(params, decay) if d], alpha=args.weight_decay)
                 torch._foreach_mul_(bufs, mom_t)
                 torch._foreach_add_(bufs, grads)
-                torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_t))
+                step = torch._foreach_add(grads, torch._foreach_mul(bufs, mom_t)) if args.nesterov else bufs
+                torch._foreach_sub_(params, torch._foreach_mul(step, lr_t))
             else:
                 for p, g, buf, d in zip(params, grads, bufs, decay):
                     if d and args.weight_decay:
                         g = g.add(p, alpha=args.weight_decay)
                     buf.mul_(mom_t).add_(g)
-                    p.sub_(buf * lr_t)
+                    p.sub_((g + buf * mom_t if args.nesterov else buf) * lr_t)
             for p in params:
                 p.grad = None
         return loss.detach(), (logits.argmax(1) != y).sum()

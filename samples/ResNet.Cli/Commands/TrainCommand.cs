@@ -64,7 +64,7 @@ internal sealed class RecipeOptions
         Epochs = new Option<int>("--epochs") { Description = "Passes over the training set.", DefaultValueFactory = _ => epochs };
         Schedule = new Option<string>("--schedule") { Description = "step (÷10 at 50 % and 75 %), cosine, onecycle or constant.", DefaultValueFactory = _ => schedule };
         WeightDecay = new Option<double>("--weight-decay") { Description = "L2 weight decay.", DefaultValueFactory = _ => weightDecay };
-        Nesterov = new Option<bool>("--nesterov") { Description = "Nesterov momentum.", DefaultValueFactory = _ => nesterov };
+        Nesterov = new Option<bool>("--nesterov") { Description = nesterov ? "Nesterov momentum: on by default here; '--nesterov false' for classical momentum." : "Nesterov momentum: off by default here.", DefaultValueFactory = _ => nesterov };
     }
 
     /// <summary>Adds every recipe option to <paramref name="command"/> (train and both experiments share them).</summary>
