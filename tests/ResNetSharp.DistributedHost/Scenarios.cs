@@ -17,6 +17,7 @@ internal static class Scenarios
         "sgd" => Sgd(comm, outDir, args),
         "quirk-strided-pointwise-backward" => StridedPointwiseBackward(),
         "quirk-channels-last-pointwise" => ChannelsLastPointwise(),
+        "quirk-narrow-strided-pointwise-backward" => NarrowStridedPointwiseBackward(),
         _ => throw new ArgumentException($"Unknown scenario '{name}'."),
     };
 
@@ -144,6 +145,33 @@ internal static class Scenarios
             ["inputGradError"] = (gx - x2.grad!).abs().max().item<float>(),
             ["weightGradError"] = ((gw - w2.grad!).abs().max() / w2.grad!.abs().max()).item<float>(),
         };
+    }
+
+    /// <summary>
+    /// Quirk 2's AVX2 form (workaround off): the weight gradient of a stride-2 1×1 convolution from 4 to 8 channels on a
+    /// channels-last 16 × 4 × 16 × 16 input, against the same gradient computed by subsampling first. Where the bug is,
+    /// oneDNN writes out of bounds and the process dies (glibc's heap checks, or SIGSEGV) before it writes anything.
+    /// </summary>
+    private static Dictionary<string, object> NarrowStridedPointwiseBackward()
+    {
+        torch.manual_seed(0);
+        var result = new Dictionary<string, object>();
+        using var x0 = torch.randn(16, 4, 16, 16);
+        using var w0 = torch.randn(8, 4, 1, 1) * 0.1;
+        for (int rep = 0; rep < 5; rep++)
+        {
+            using var x = torch.empty_strided(x0.shape, new long[] { 16 * 16 * 4, 1, 16 * 4, 4 }).copy_(x0).requires_grad_(true);
+            using var w = w0.clone().requires_grad_(true);
+            nn.functional.conv2d(x, w, strides: new long[] { 2, 2 }).sum().backward();
+            using var x2 = x0.clone().requires_grad_(true);
+            using var w2 = w0.clone().requires_grad_(true);
+            using var sub = x2[.., .., TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+            nn.functional.conv2d(sub, w2).sum().backward();
+            result["inputGradError"] = (x.grad! - x2.grad!).abs().max().item<float>();
+            result["weightGradError"] = ((w.grad! - w2.grad!).abs().max() / w2.grad!.abs().max()).item<float>();
+        }
+
+        return result;
     }
 
     /// <summary>

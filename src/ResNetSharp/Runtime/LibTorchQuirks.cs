@@ -31,6 +31,12 @@ internal static class LibTorchQuirks
     public static bool HasAvx512Kernels { get; } = Avx512F.IsSupported;
 
     /// <summary>
+    /// Where oneDNN's AVX2 convolution kernels run instead: x86 CPUs with AVX2 and without AVX-512F, detected from the
+    /// processor (CPUID). Quirk 2's narrow-input form was seen there (AMD EPYC Zen 1, CPUID family 23).
+    /// </summary>
+    public static bool HasAvx2Kernels { get; } = Avx2.IsSupported && !Avx512F.IsSupported;
+
+    /// <summary>
     /// Quirk 1, NNPACK on unsupported hardware: libtorch asks NNPACK on every small convolution and, where NNPACK
     /// refuses the CPU, logs "Could not initialize NNPACK! Reason: Unsupported hardware." each time (hundreds of lines).
     /// Detected by asking NNPACK itself (<c>nnp_initialize</c>) once after load; the switch is libtorch's own
@@ -39,12 +45,19 @@ internal static class LibTorchQuirks
     public static bool NnpackSwitchedOff => NnpackGuard.Disabled;
 
     /// <summary>
-    /// Quirk 2, strided 1×1 backward: oneDNN's backward for strided 1×1 convolutions
-    /// (<c>brgemm_convolution_bwd_strided</c>) dies with SIGFPE for shapes such as 512→1024 and 1024→2048 (every
-    /// bottleneck network's projections). Workaround, exact: when gradients are recorded, subsample by the stride and
-    /// convolve at stride 1 (same weights, same result). Default: on where <see cref="HasAvx512Kernels"/>.
+    /// Quirk 2, strided 1×1 backward. It has two forms, one per x86 kernel family:
+    /// <list type="bullet">
+    /// <item>AVX-512: oneDNN's backward for strided 1×1 convolutions (<c>brgemm_convolution_bwd_strided</c>) dies with
+    /// SIGFPE for shapes such as 512→1024 and 1024→2048 (every bottleneck network's projections).</item>
+    /// <item>AVX2: oneDNN's weight gradient of a strided 1×1 convolution (<c>jit_avx2_1x1_convolution_bwd_weights_t</c>)
+    /// writes out of bounds when a channels-last input has fewer than 8 channels. glibc then aborts ("corrupted size vs.
+    /// prev_size", "free(): invalid next size") or the process dies of SIGSEGV, sometimes much later. Seen for 1–7 → 8,
+    /// 16 and 32 channels at 8–20 pixels; 8 or more input channels were fine.</item>
+    /// </list>
+    /// Workaround, exact: when gradients are recorded, subsample by the stride and convolve at stride 1 (same weights,
+    /// same result). Default: on where <see cref="HasAvx512Kernels"/> or <see cref="HasAvx2Kernels"/>.
     /// </summary>
-    public static bool SubsampleStridedPointwise { get; set; } = HasAvx512Kernels;
+    public static bool SubsampleStridedPointwise { get; set; } = HasAvx512Kernels || HasAvx2Kernels;
 
     /// <summary>
     /// Quirk 3, channels-last 1×1 convolutions: libtorch's channels-last 1×1 kernels give wrong results (512 or more

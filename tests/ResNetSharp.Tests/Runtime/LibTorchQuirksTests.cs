@@ -17,12 +17,12 @@ namespace ResNetSharp.Tests.Runtime;
 /// </summary>
 public class LibTorchQuirksTests(ITestOutputHelper output)
 {
-    private static (bool Crashed, Dictionary<string, float>? Values, string Stderr) RunChild(string scenario)
+    private static (bool Crashed, Dictionary<string, float>? Values, string Stderr) RunChild(string scenario, IReadOnlyDictionary<string, string>? environment = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), $"resnetsharp-quirk-{Guid.NewGuid():N}");
         try
         {
-            var (code, _, stderr, timedOut) = MpiRun.Plain(600, null, MpiRun.Host, scenario, dir);
+            var (code, _, stderr, timedOut) = MpiRun.Plain(600, environment, MpiRun.Host, scenario, dir);
             timedOut.Should().BeFalse($"{scenario} must finish");
             string file = Path.Combine(dir, "rank0.json");
             if (code != 0 || !File.Exists(file))
@@ -54,6 +54,23 @@ public class LibTorchQuirksTests(ITestOutputHelper output)
         {
             values!["inputGradError"].Should().BeLessThan(1e-4f);
             values["weightGradError"].Should().BeLessThan(1e-4f);
+        }
+    }
+
+    [Fact]
+    public void NarrowStridedPointwiseBackward_WhereItCorruptsTheHeap_IsDetected()
+    {
+        // glibc's strictest heap checks, so that an out-of-bounds write aborts the child instead of passing unseen.
+        var (crashed, values, stderr) = RunChild("quirk-narrow-strided-pointwise-backward", new Dictionary<string, string> { ["MALLOC_CHECK_"] = "3" });
+        output.WriteLine($"crashed: {crashed}; detected: {LibTorchQuirks.SubsampleStridedPointwise}; {JsonSerializer.Serialize(values)} {stderr}");
+        if (crashed)
+        {
+            LibTorchQuirks.SubsampleStridedPointwise.Should().BeTrue("libtorch's strided 1×1 weight gradient for a narrow channels-last input crashed here, so the workaround must be on");
+        }
+        else
+        {
+            values!["inputGradError"].Should().BeLessThan(1e-5f);
+            values["weightGradError"].Should().BeLessThan(1e-5f);
         }
     }
 
