@@ -10,8 +10,8 @@ internal enum InferencePrecision
     Float32,
 
     /// <summary>
-    /// Static int8 quantisation (ONNX QDQ): per-channel symmetric int8 weights, per-tensor uint8 activations whose
-    /// ranges come from <see cref="InferenceOptions.Calibration"/>, which is then required.
+    /// Static int8 quantisation (ONNX QDQ): per-channel symmetric int8 weights in ±63 (7 bits, so that CPUs without
+    /// VNNI do not saturate), per-tensor uint8 activations whose ranges come from <see cref="InferenceOptions.Calibration"/>, which is then required.
     /// </summary>
     Int8,
 }
@@ -44,8 +44,8 @@ public sealed record InferenceOptions
 
     /// <summary>
     /// Null (the default): float32 weights and activations, outputs equal to the eval model's to float32 rounding. Set:
-    /// static int8 quantisation (ONNX QDQ), per-channel symmetric int8 weights and per-tensor uint8 activations whose
-    /// ranges these images calibrate (<see cref="Calibration.FromImages"/>, <see cref="Calibration.FromTensor"/>).
+    /// static int8 quantisation (ONNX QDQ), per-channel symmetric int8 weights in ±63 (7 bits, so that CPUs without
+    /// VNNI do not saturate) and per-tensor uint8 activations whose ranges these images calibrate (<see cref="Calibration.FromImages"/>, <see cref="Calibration.FromTensor"/>).
     /// </summary>
     public Calibration? Calibration { get; init; }
 

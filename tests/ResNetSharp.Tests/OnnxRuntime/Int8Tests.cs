@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using FluentAssertions;
 using ResNetSharp.Images;
 using ResNetSharp.Onnx.Proto;
@@ -148,6 +149,15 @@ public class Int8Tests(ITestOutputHelper output)
             var weights = proto.Graph.Initializer.Where(i => i.Name.EndsWith(".weight.int8", StringComparison.Ordinal)).ToList();
             weights.Should().HaveCount(19, "every convolution of ResNet-20 has int8 weights");
             weights.Should().OnlyContain(w => w.DataType == (int)TensorProto.Types.DataType.Int8);
+            // 7-bit weights: every output channel's largest weight maps to exactly ±63, none beyond (no int16
+            // saturation in ONNX Runtime's vpmaddubsw kernels on CPUs without VNNI).
+            foreach (var w in weights)
+            {
+                var q = MemoryMarshal.Cast<byte, sbyte>(w.RawData.Span).ToArray();
+                int perChannel = q.Length / (int)w.Dims[0];
+                q.Chunk(perChannel).Select(c => c.Max(v => Math.Abs((int)v))).Should().OnlyContain(m => m == 63, $"{w.Name}: each channel's largest weight is ±63");
+            }
+
             proto.Graph.Initializer.Should().NotContain(i => i.Name == "conv1.weight", "the float weight is replaced");
             var convInputs = proto.Graph.Node.Where(nd => nd.OpType == "Conv").SelectMany(nd => nd.Input.Take(2));
             convInputs.Should().OnlyContain(name => name.EndsWith(".dq", StringComparison.Ordinal), "every conv reads dequantised activations and weights");
