@@ -172,10 +172,14 @@ def main():
     ap.add_argument("--subset", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--eager", action="store_true", help="never capture a CUDA graph")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs (the schedule still spans --epochs)")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads on the CPU (0: PyTorch's choice)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -259,7 +263,7 @@ def main():
 
     out = open(args.out, "a")
     global_step = 0
-    for epoch in range(args.epochs):
+    for epoch in range(args.stop_after or args.epochs):
         start = time.time()
         model.train()
         perm = torch.randperm(n, device=dev, generator=gen)
