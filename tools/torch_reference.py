@@ -7,8 +7,9 @@ implementation (and, on a GPU, run ahead of them):
 - data: the Fashion-MNIST IDX files, pixels / 255, normalised with the training set's mean and std;
 - training augmentation: zero-pad 4, random 28x28 crop, horizontal flip, normalise, then (optionally) torchvision's
   RandomErasing (p, area 0.02-0.33, aspect 0.3-3.3, value 0) -- all on the device, batch-wise;
-- the paper's CIFAR nets (6n+2 layers, widths 16/32/64, option-A shortcuts: subsample and zero-pad the new channels
-  at the end) or their plain counterparts, He fan-out init, BatchNorm 1/0, PyTorch's default Linear init;
+- the paper's CIFAR nets or their plain counterparts: torch_cifar_resnet.CifarNet (6n+2 layers, widths 16/32/64,
+  option-A shortcuts, He fan-out init), the definition the ONNX fixtures and the DDP oracle use; the data loading and
+  crop + flip are torch_train_fashion's;
 - SGD (momentum 0.9, dampening 0, optionally Nesterov, weight decay as L2 on the gradient, optionally none on
   BatchNorm weights and biases), stepped per iteration by the paper's step schedule (/10 at 50 % and 75 % of the iterations) or
   PyTorch's one-cycle formula (two phases, cosine, div 25, final div 1e4, momentum 0.95 -> 0.85 -> 0.95);
@@ -24,7 +25,6 @@ Usage: torch_reference.py --data DIR --model resnet56 --epochs 48 --schedule ste
        --out run.jsonl [--random-erasing 0.5 --label-smoothing 0.1 --no-decay-norm-bias --seed 0 --subset N]
 """
 import argparse
-import gzip
 import json
 import math
 import os
@@ -35,67 +35,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def read_idx(path):
-    with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
-
-
-def load(folder, prefix):
-    def find(name):
-        for candidate in (name, name + ".gz"):
-            if os.path.exists(os.path.join(folder, candidate)):
-                return os.path.join(folder, candidate)
-        raise FileNotFoundError(f"{name}(.gz) is not in {folder}")
-    images = read_idx(find(f"{prefix}-images-idx3-ubyte")).float().div_(255).unsqueeze(1)
-    labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).long()
-    return images, labels
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride, shortcut):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut, self.stride, self.pad = shortcut, stride, cout - cin
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        if self.shortcut:
-            identity = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
-            if self.pad:
-                identity = F.pad(identity, (0, 0, 0, 0, 0, self.pad))
-            out = out + identity
-        return F.relu(out)
-
-
-class CifarNet(nn.Module):
-    def __init__(self, n, shortcut, in_channels=1, classes=10):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(16)
-        blocks, cin = [], 16
-        for width, stride in ((16, 1), (32, 2), (64, 2)):
-            for i in range(n):
-                blocks.append(Block(cin, width, stride if i == 0 else 1, shortcut))
-                cin = width
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(64, classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x):
-        x = self.blocks(F.relu(self.bn(self.conv(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_cifar_resnet import CifarNet  # noqa: E402
+from torch_train_fashion import augment as crop_and_flip, load  # noqa: E402
 
 
 def build(name):
@@ -103,7 +45,7 @@ def build(name):
         if name.startswith(prefix) and name[len(prefix):].isdigit():
             depth = int(name[len(prefix):])
             if (depth - 2) % 6 == 0 and depth >= 8:
-                return CifarNet((depth - 2) // 6, shortcut)
+                return CifarNet((depth - 2) // 6, in_channels=1, shortcut=shortcut)
     raise SystemExit(f"unknown model '{name}': resnetD or plainD with D = 6n+2 (20, 32, 44, 56, 110)")
 
 
@@ -111,14 +53,7 @@ def augment(x, mean, std, erasing, gen):
     """Pad-4 crop + flip on [0,1] pixels, normalise, then random erasing; every draw from `gen` on the device."""
     n, c, h, w = x.shape
     dev = x.device
-    padded = F.pad(x, (4, 4, 4, 4))
-    oy = torch.randint(0, 9, (n,), device=dev, generator=gen)
-    ox = torch.randint(0, 9, (n,), device=dev, generator=gen)
-    rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None].expand(n, c, h, w)
-    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :].expand(n, c, h, w)
-    x = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols]
-    flip = torch.rand(n, device=dev, generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    x = crop_and_flip(x, gen)
     x = (x - mean) / std
     if erasing > 0:
         area = h * w * (0.02 + 0.31 * torch.rand(n, 10, device=dev, generator=gen))
@@ -185,7 +120,7 @@ def main():
         torch.backends.cudnn.benchmark = True
         # PyTorch's defaults otherwise: TF32 convolutions (cudnn.allow_tf32), fp32 matrix products.
     train_x, train_y = load(args.data, "train")
-    test_x, test_y = load(args.data, "t10k")
+    test_x, test_y = load(args.data, "test")
     if args.subset:
         train_x, train_y = train_x[:args.subset], train_y[:args.subset]
         test_x, test_y = test_x[:min(args.subset, 10000)], test_y[:min(args.subset, 10000)]

@@ -55,15 +55,17 @@ def load(folder, split):
 
 
 def augment(x, gen):
-    n, _, h, w = x.shape
+    """Pad 4 + random crop + flip of a [0, 1] batch, every draw from `gen` on x's device."""
+    n, c, h, w = x.shape
+    dev = x.device
     padded = F.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=gen)
-    dx = torch.randint(0, 9, (n,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, 1, h, w + 8)
+    dy = torch.randint(0, 9, (n,), generator=gen, device=dev)
+    dx = torch.randint(0, 9, (n,), generator=gen, device=dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None].expand(n, c, h, w + 8)
     out = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, 1, h, w)
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :].expand(n, c, h, w)
     out = out.gather(3, cols)
-    flip = torch.rand(n, generator=gen) < 0.5
+    flip = torch.rand(n, generator=gen, device=dev) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 

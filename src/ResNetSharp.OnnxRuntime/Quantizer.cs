@@ -13,10 +13,9 @@ namespace ResNetSharp.OnnxRuntime;
 /// to standard ONNX QDQ: every activation a convolution or residual add reads is quantised once, after the op that
 /// makes it (after its ReLU where it has one), as per-tensor uint8 with the calibrated range; convolution weights
 /// become per-output-channel symmetric int8 in a 7-bit range (see <see cref="WeightLevels"/>) and biases int32 at the
-/// input scale times the weight scale. A ReLU's
-/// output range starts at 0, so its zero point is 0 and ONNX Runtime drops the ReLU into the quantised op before it;
-/// Conv and Add with DequantizeLinear on every input and QuantizeLinear on the output become QLinearConv and
-/// QLinearAdd. Max pooling, slicing and zero padding keep their input's scale (ONNX Runtime then runs them on uint8
+/// input scale times the weight scale. A ReLU's output range starts at 0, so its zero point is 0 and ONNX Runtime
+/// drops the ReLU into the quantised op before it; Conv and Add with DequantizeLinear on every input and QuantizeLinear
+/// on the output become QLinearConv and QLinearAdd. Max pooling, slicing and zero padding keep their input's scale (ONNX Runtime then runs them on uint8
 /// directly). Pooling, the classifier and every graph output stay float32.
 /// </summary>
 internal static class Quantizer
